@@ -59,7 +59,10 @@ impl Variables {
                     None => ("", 0),
                 }
             } else {
-                let end = after.bytes().position(|b| !is_name_byte(b)).unwrap_or(after.len());
+                let end = after
+                    .bytes()
+                    .position(|b| !is_name_byte(b))
+                    .unwrap_or(after.len());
                 (&after[..end], end)
             };
             match self.values.get(name) {
@@ -161,7 +164,10 @@ mod tests {
     fn comments_quotes_braces() {
         assert_eq!(words("  priority 100 # main"), ["priority", "100"]);
         assert_eq!(words("! whole line"), Vec::<String>::new());
-        assert_eq!(words("track_script {chk}"), ["track_script", "{", "chk", "}"]);
+        assert_eq!(
+            words("track_script {chk}"),
+            ["track_script", "{", "chk", "}"]
+        );
         assert_eq!(
             words(r#"notify "/bin/x a # b" ! c"#),
             ["notify", "/bin/x a # b"]

@@ -8,3 +8,8 @@ pub mod tree;
 
 pub use diag::{Diagnostic, Diagnostics, Location, Severity, Verdict};
 pub use model::*;
+pub mod dump;
+pub mod parse;
+
+pub use dump::dump;
+pub use parse::{parse_file, parse_str, Loaded};

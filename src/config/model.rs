@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A time span in microseconds (timers are integer microseconds everywhere).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Micros(pub u64);
 
 impl Micros {
@@ -78,12 +80,11 @@ pub struct IfName(String);
 impl IfName {
     pub fn new(name: &str) -> Result<Self, String> {
         if name.is_empty() || name.len() > 15 {
-            return Err(format!("interface name `{name}` must be 1 to 15 bytes long"));
+            return Err(format!(
+                "interface name `{name}` must be 1 to 15 bytes long"
+            ));
         }
-        if name.contains(|c: char| c == '/' || c.is_whitespace())
-            || name == "."
-            || name == ".."
-        {
+        if name.contains(|c: char| c == '/' || c.is_whitespace()) || name == "." || name == ".." {
             return Err(format!("`{name}` is not a valid interface name"));
         }
         Ok(IfName(name.to_string()))
@@ -141,6 +142,8 @@ pub struct SmtpServer {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fifo {
     pub path: String,
+    /// Owner of the FIFO keepalived creates.
+    pub owner: Option<RunAs>,
     /// Script keepalived starts to read the FIFO.
     pub script: Option<Command>,
 }
@@ -563,9 +566,16 @@ pub enum Family {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServiceKey {
     /// `virtual_server IP PORT` (port 0 with persistence: all ports).
-    Addr { addr: IpAddr, port: u16 },
-    Fwmark { mark: u32 },
-    Group { name: String },
+    Addr {
+        addr: IpAddr,
+        port: u16,
+    },
+    Fwmark {
+        mark: u32,
+    },
+    Group {
+        name: String,
+    },
 }
 
 /// Checker timing that a virtual server, a real server and a checker may each set; the most

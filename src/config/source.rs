@@ -34,12 +34,18 @@ impl Sources for FileSystem {
         use std::io::Read;
         let file = std::fs::File::open(path)?;
         if file.metadata()?.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "is a directory"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "is a directory",
+            ));
         }
         let mut bytes = Vec::new();
         file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
         if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "file larger than 64 MiB"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "file larger than 64 MiB",
+            ));
         }
         String::from_utf8(bytes)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("not UTF-8: {e}")))

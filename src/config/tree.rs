@@ -39,7 +39,11 @@ struct Builder<'s> {
 
 /// Reads `root` and everything it includes. Structural problems (unreadable root, unbalanced
 /// braces) are fatal diagnostics; the returned tree holds whatever could be read.
-pub fn read_tree(root: &Path, sources: &mut dyn Sources, diags: &mut Diagnostics) -> Vec<Statement> {
+pub fn read_tree(
+    root: &Path,
+    sources: &mut dyn Sources,
+    diags: &mut Diagnostics,
+) -> Vec<Statement> {
     let mut builder = Builder {
         sources,
         diags,
@@ -64,7 +68,12 @@ pub fn read_tree(root: &Path, sources: &mut dyn Sources, diags: &mut Diagnostics
 }
 
 /// Same as [`read_tree`] for text already in memory; `include` is reported, never followed.
-pub fn read_tree_str(name: &str, text: &str, sources: &mut dyn Sources, diags: &mut Diagnostics) -> Vec<Statement> {
+pub fn read_tree_str(
+    name: &str,
+    text: &str,
+    sources: &mut dyn Sources,
+    diags: &mut Diagnostics,
+) -> Vec<Statement> {
     let mut builder = Builder {
         sources,
         diags,
@@ -122,8 +131,7 @@ impl Builder<'_> {
                 let owner = match top.items.last() {
                     Some(last) if last.block.is_none() => top.items.pop(),
                     _ => {
-                        self.diags
-                            .error(token.at, "`{` with no keyword before it");
+                        self.diags.error(token.at, "`{` with no keyword before it");
                         None
                     }
                 };
@@ -135,8 +143,7 @@ impl Builder<'_> {
                 open_statement = false;
             } else if token.is("}") {
                 if self.frames.len() == 1 {
-                    self.diags
-                        .fatal(Some(token.at), "`}` closes nothing");
+                    self.diags.fatal(Some(token.at), "`}` closes nothing");
                 } else {
                     let frame = self.frames.pop().expect("len > 1");
                     self.close(frame);
@@ -165,19 +172,26 @@ impl Builder<'_> {
                 open: frame.open,
                 items: frame.items,
             });
-            self.frames.last_mut().expect("root frame").items.push(owner);
+            self.frames
+                .last_mut()
+                .expect("root frame")
+                .items
+                .push(owner);
         }
     }
 
     fn include(&mut self, tokens: &[Token], including: &Path) {
         let at = tokens[0].at;
         let Some(pattern) = tokens.get(1) else {
-            self.diags.error(at, "`include` needs a file name or pattern");
+            self.diags
+                .error(at, "`include` needs a file name or pattern");
             return;
         };
         if tokens.len() > 2 {
-            self.diags
-                .warning(tokens[2].at, "extra words after the include pattern are ignored");
+            self.diags.warning(
+                tokens[2].at,
+                "extra words after the include pattern are ignored",
+            );
         }
         if self.depth >= MAX_INCLUDE_DEPTH {
             self.diags.error(
@@ -245,7 +259,10 @@ mod tests {
         assert_eq!(names, ["a", "d", "f", "h"]);
         let a = t[0].block.as_ref().unwrap();
         assert_eq!(t[0].args[0].text, "1");
-        assert_eq!(a.items[1].block.as_ref().unwrap().items[0].keyword.text, "x");
+        assert_eq!(
+            a.items[1].block.as_ref().unwrap().items[0].keyword.text,
+            "x"
+        );
         assert_eq!(t[1].block.as_ref().unwrap().items[0].args[0].text, "2");
     }
 

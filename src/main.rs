@@ -1,1 +1,186 @@
-fn main() {}
+//! keeplite's command line: keepalived's flags plus `check`, `compile` and `dump`.
+
+use keeplite::config::{self, binary, Loaded, Verdict};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
+
+const HELP: &str = "\
+keeplite: keepalived-compatible VRRP + IPVS + health-check daemon for small routers
+
+Usage:
+  keeplite check   [-f FILE] [-q]     check a config (text or binary); exit 0 valid,
+                                      4 errors but runnable, 3 unusable
+  keeplite -t      [-f FILE]          the same, keepalived's spelling
+  keeplite compile [-f FILE] -o OUT   write the compact binary config
+  keeplite dump    [-f FILE]          print the normalized config as keepalived.conf text
+  keeplite --version | --help
+
+Options:
+  -f, --use-file FILE   config file (default /etc/keepalived/keepalived.conf); text or binary
+  -o, --output OUT      output file for `compile`
+  -q, --quiet           `check`: print only errors and warnings
+
+Running the daemon itself is not implemented yet: see the feature table in README.md.
+";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Command {
+    Check,
+    Compile,
+    Dump,
+    Run,
+}
+
+struct Args {
+    command: Command,
+    file: PathBuf,
+    output: Option<PathBuf>,
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match parse_args(&argv) {
+        Ok(Some(args)) => run(args),
+        Ok(None) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("keeplite: {message}\nTry `keeplite --help`.");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `Ok(None)` when the arguments asked for help or the version, already printed.
+fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
+    let mut args = Args {
+        command: Command::Run,
+        file: PathBuf::from(DEFAULT_CONFIG),
+        output: None,
+        quiet: false,
+    };
+    let mut words = argv.iter();
+    let mut first = true;
+    while let Some(word) = words.next() {
+        let mut value = |name: &str| {
+            words
+                .next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match word.as_str() {
+            "check" | "compile" | "dump" if first => {
+                args.command = match word.as_str() {
+                    "check" => Command::Check,
+                    "compile" => Command::Compile,
+                    _ => Command::Dump,
+                };
+            }
+            "-h" | "--help" => {
+                print!("{HELP}");
+                return Ok(None);
+            }
+            "-v" | "--version" | "-V" if word != "-V" || first => {
+                println!("keeplite {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            "-t" | "--config-test" => args.command = Command::Check,
+            "-f" | "--use-file" => args.file = PathBuf::from(value(word)?),
+            "-o" | "--output" => args.output = Some(PathBuf::from(value(word)?)),
+            "-q" | "--quiet" => args.quiet = true,
+            w if w.starts_with("--use-file=") => args.file = PathBuf::from(&w["--use-file=".len()..]),
+            w if w.starts_with("-f") && w.len() > 2 => args.file = PathBuf::from(&w[2..]),
+            w => return Err(format!("unknown argument `{w}`")),
+        }
+        first = false;
+    }
+    if args.command == Command::Compile && args.output.is_none() {
+        return Err("compile needs -o OUT".into());
+    }
+    Ok(Some(args))
+}
+
+fn run(args: Args) -> ExitCode {
+    if args.command == Command::Run {
+        eprintln!(
+            "keeplite: the daemon is not implemented yet; `keeplite check -f {}` checks the config",
+            args.file.display()
+        );
+        return ExitCode::from(1);
+    }
+    let loaded = config::load(&args.file);
+    let verdict = report(&loaded);
+    let code = ExitCode::from(verdict as u8);
+    match args.command {
+        Command::Check => {
+            if !args.quiet && verdict != Verdict::Unusable {
+                let c = &loaded.config;
+                let real_servers: usize = c.virtual_servers.iter().map(|v| v.real_servers.len()).sum();
+                println!(
+                    "{}: {} vrrp_instance, {} vrrp_sync_group, {} vrrp_script, {} virtual_server ({} real_server){}",
+                    args.file.display(),
+                    c.instances.len(),
+                    c.sync_groups.len(),
+                    c.scripts.len(),
+                    c.virtual_servers.len(),
+                    real_servers,
+                    match verdict {
+                        Verdict::Valid => "",
+                        _ => "; errors above: those items are left out",
+                    }
+                );
+            }
+            code
+        }
+        Command::Dump => {
+            if verdict != Verdict::Unusable {
+                print!("{}", config::dump(&loaded.config));
+            }
+            code
+        }
+        Command::Compile => {
+            if verdict != Verdict::Valid {
+                eprintln!("keeplite: not compiled: fix the errors above first");
+                return code;
+            }
+            let out = args.output.expect("checked in parse_args");
+            let bytes = binary::encode(&loaded.config);
+            match write_atomically(&out, &bytes) {
+                Ok(()) => {
+                    if let Ok(text) = std::fs::metadata(&args.file) {
+                        eprintln!(
+                            "keeplite: wrote {} ({} bytes, from {} bytes)",
+                            out.display(),
+                            bytes.len(),
+                            text.len()
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("keeplite: cannot write {}: {e}", out.display());
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Run => unreachable!("handled above"),
+    }
+}
+
+/// Prints every diagnostic on stderr as `FILE:LINE:COL: error: message`.
+fn report(loaded: &Loaded) -> Verdict {
+    let d = &loaded.diagnostics;
+    for item in &d.items {
+        eprintln!("{}", d.render(item));
+    }
+    d.verdict()
+}
+
+/// A half-written binary config must never be what the router boots with.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

@@ -93,7 +93,12 @@ impl fmt::Display for Rendered<'_> {
         if let Some(at) = self.d.location {
             let file = self.diags.files.get(at.file as usize);
             let name = file.map(|p| p.display().to_string()).unwrap_or_default();
-            write!(f, "{}:{}:{}: ", name, at.line, at.col)?;
+            if at.line == 0 {
+                // A whole-file problem (binary config): the file, no line.
+                write!(f, "{name}: ")?;
+            } else {
+                write!(f, "{}:{}:{}: ", name, at.line, at.col)?;
+            }
         }
         write!(f, "{kind}: {}", self.d.message)
     }

@@ -32,6 +32,18 @@ pub fn parse_file(path: &Path) -> Loaded {
     }
 }
 
+/// Parses text already read from `path`; includes are resolved from `path`'s directory.
+pub fn parse_text(path: &Path, text: &str) -> Loaded {
+    let mut diagnostics = Diagnostics::default();
+    let name = path.to_string_lossy();
+    let tree = read_tree_str(&name, text, &mut FileSystem, &mut diagnostics);
+    let config = build(&tree, &mut diagnostics);
+    Loaded {
+        config,
+        diagnostics,
+    }
+}
+
 /// Parses text from memory; `include` is an error here, never a file access.
 pub fn parse_str(name: &str, text: &str) -> Loaded {
     let mut diagnostics = Diagnostics::default();

@@ -89,7 +89,9 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
             "-f" | "--use-file" => args.file = PathBuf::from(value(word)?),
             "-o" | "--output" => args.output = Some(PathBuf::from(value(word)?)),
             "-q" | "--quiet" => args.quiet = true,
-            w if w.starts_with("--use-file=") => args.file = PathBuf::from(&w["--use-file=".len()..]),
+            w if w.starts_with("--use-file=") => {
+                args.file = PathBuf::from(&w["--use-file=".len()..])
+            }
             w if w.starts_with("-f") && w.len() > 2 => args.file = PathBuf::from(&w[2..]),
             w => return Err(format!("unknown argument `{w}`")),
         }
@@ -116,7 +118,8 @@ fn run(args: Args) -> ExitCode {
         Command::Check => {
             if !args.quiet && verdict != Verdict::Unusable {
                 let c = &loaded.config;
-                let real_servers: usize = c.virtual_servers.iter().map(|v| v.real_servers.len()).sum();
+                let real_servers: usize =
+                    c.virtual_servers.iter().map(|v| v.real_servers.len()).sum();
                 println!(
                     "{}: {} vrrp_instance, {} vrrp_sync_group, {} vrrp_script, {} virtual_server ({} real_server){}",
                     args.file.display(),

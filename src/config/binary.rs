@@ -160,7 +160,10 @@ mod tests {
         }
         let mut newer = good.clone();
         newer[8..10].copy_from_slice(&0xFFFFu16.to_le_bytes());
-        assert!(matches!(decode(&newer), Err(BinaryError::NewerFormat { .. })));
+        assert!(matches!(
+            decode(&newer),
+            Err(BinaryError::NewerFormat { .. })
+        ));
     }
 
     #[test]

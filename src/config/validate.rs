@@ -8,16 +8,28 @@ pub fn validate(c: &Config) -> Result<(), String> {
     let scripts = unique(c.scripts.iter().map(|s| s.name.as_str()), "vrrp_script")?;
     let files = unique(c.track_files.iter().map(|f| f.name.as_str()), "track_file")?;
     let instances = unique(c.instances.iter().map(|i| i.name.as_str()), "vrrp_instance")?;
-    unique(c.sync_groups.iter().map(|g| g.name.as_str()), "vrrp_sync_group")?;
-    let groups = unique(c.server_groups.iter().map(|g| g.name.as_str()), "virtual_server_group")?;
+    unique(
+        c.sync_groups.iter().map(|g| g.name.as_str()),
+        "vrrp_sync_group",
+    )?;
+    let groups = unique(
+        c.server_groups.iter().map(|g| g.name.as_str()),
+        "virtual_server_group",
+    )?;
 
     let mut vrids = HashSet::new();
     for i in &c.instances {
-        let refs = i.track_script.iter().map(|t| (&t.name, &scripts, "vrrp_script"));
+        let refs = i
+            .track_script
+            .iter()
+            .map(|t| (&t.name, &scripts, "vrrp_script"));
         let file_refs = i.track_file.iter().map(|t| (&t.name, &files, "track_file"));
         for (name, table, what) in refs.chain(file_refs) {
             if !table.contains(name.as_str()) {
-                return Err(format!("vrrp_instance {} tracks unknown {what} {name}", i.name));
+                return Err(format!(
+                    "vrrp_instance {} tracks unknown {what} {name}",
+                    i.name
+                ));
             }
         }
         let ipv6 = i.is_ipv6();
@@ -43,7 +55,10 @@ pub fn validate(c: &Config) -> Result<(), String> {
     for g in &c.sync_groups {
         for member in &g.group {
             if !instances.contains(member.as_str()) {
-                return Err(format!("vrrp_sync_group {} names unknown instance {member}", g.name));
+                return Err(format!(
+                    "vrrp_sync_group {} names unknown instance {member}",
+                    g.name
+                ));
             }
             if !grouped.insert(member.as_str()) {
                 return Err(format!("vrrp_instance {member} is in two sync groups"));
@@ -60,7 +75,10 @@ pub fn validate(c: &Config) -> Result<(), String> {
             for checker in &rs.checkers {
                 if let CheckKind::File(f) = &checker.kind {
                     if !files.contains(f.track_file.as_str()) {
-                        return Err(format!("FILE_CHECK names unknown track_file {}", f.track_file));
+                        return Err(format!(
+                            "FILE_CHECK names unknown track_file {}",
+                            f.track_file
+                        ));
                     }
                 }
             }
@@ -69,7 +87,10 @@ pub fn validate(c: &Config) -> Result<(), String> {
     Ok(())
 }
 
-fn unique<'a>(names: impl Iterator<Item = &'a str>, what: &str) -> Result<HashSet<&'a str>, String> {
+fn unique<'a>(
+    names: impl Iterator<Item = &'a str>,
+    what: &str,
+) -> Result<HashSet<&'a str>, String> {
     let mut seen = HashSet::new();
     for name in names {
         if !seen.insert(name) {

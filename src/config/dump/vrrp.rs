@@ -62,7 +62,10 @@ pub(super) fn vrrp_instance(w: &mut Writer, i: &VrrpInstance) {
                 w.open(&["authentication"]);
                 w.line(&["auth_type", kind]);
                 let end = key.iter().position(|&b| b == 0).unwrap_or(8);
-                w.line(&["auth_pass".to_string(), String::from_utf8_lossy(&key[..end]).into_owned()]);
+                w.line(&[
+                    "auth_pass".to_string(),
+                    String::from_utf8_lossy(&key[..end]).into_owned(),
+                ]);
                 w.close();
             }
         }
@@ -76,7 +79,11 @@ pub(super) fn vrrp_instance(w: &mut Writer, i: &VrrpInstance) {
         VirtualAddresses::V6(list) => addresses(w, "virtual_ipaddress", list),
     }
     if !i.virtual_ipaddress_excluded.is_empty() {
-        addresses(w, "virtual_ipaddress_excluded", &i.virtual_ipaddress_excluded);
+        addresses(
+            w,
+            "virtual_ipaddress_excluded",
+            &i.virtual_ipaddress_excluded,
+        );
     }
     if !i.virtual_routes.is_empty() {
         w.open(&["virtual_routes"]);
@@ -117,8 +124,14 @@ pub(super) fn vrrp_instance(w: &mut Writer, i: &VrrpInstance) {
     w.bool_opt("higher_prio_send_advert", Some(i.higher_prio_send_advert));
     w.secs("garp_master_delay", i.garp.master_delay);
     w.opt("garp_master_repeat", Some(i.garp.master_repeat));
-    w.secs("garp_master_refresh", i.garp.master_refresh.unwrap_or_default());
-    w.opt("garp_master_refresh_repeat", Some(i.garp.master_refresh_repeat));
+    w.secs(
+        "garp_master_refresh",
+        i.garp.master_refresh.unwrap_or_default(),
+    );
+    w.opt(
+        "garp_master_refresh_repeat",
+        Some(i.garp.master_refresh_repeat),
+    );
     w.secs_opt("garp_lower_prio_delay", i.garp.lower_prio_delay);
     w.opt("garp_lower_prio_repeat", i.garp.lower_prio_repeat);
     w.opt("down_timer_adverts", i.down_timer_adverts);
@@ -130,7 +143,10 @@ pub(super) fn vrrp_instance(w: &mut Writer, i: &VrrpInstance) {
     }
     w.flag("native_ipv6", i.native_ipv6);
     w.flag("promote_secondaries", i.promote_secondaries);
-    w.opt("lvs_sync_daemon_interface", i.lvs_sync_daemon_interface.as_ref().map(|n| n.as_str()));
+    w.opt(
+        "lvs_sync_daemon_interface",
+        i.lvs_sync_daemon_interface.as_ref().map(|n| n.as_str()),
+    );
     w.flag("smtp_alert", i.smtp_alert);
     notify(w, &i.notify);
     w.close();
@@ -160,7 +176,12 @@ fn notify(w: &mut Writer, n: &Notify) {
     w.command("notify_master_rx_lower_pri", &n.notify_master_rx_lower_pri);
 }
 
-fn tracking(w: &mut Writer, interfaces: &[TrackedInterface], scripts: &[TrackedByName], files: &[TrackedByName]) {
+fn tracking(
+    w: &mut Writer,
+    interfaces: &[TrackedInterface],
+    scripts: &[TrackedByName],
+    files: &[TrackedByName],
+) {
     if !interfaces.is_empty() {
         w.open(&["track_interface"]);
         for t in interfaces {
@@ -260,4 +281,3 @@ fn route(w: &mut Writer, r: &VirtualRoute) {
     }
     w.line(&words);
 }
-

@@ -100,7 +100,9 @@ pub(super) fn track_file(cx: &mut Cx, s: &Statement) -> Option<TrackFile> {
                 for arg in &item.args {
                     if arg.text == "overwrite" {
                         init.overwrite = true;
-                    } else if let Some(v) = cx.parse_token(item, arg, |t| int(t, i64::from(i32::MIN), i64::from(i32::MAX))) {
+                    } else if let Some(v) = cx.parse_token(item, arg, |t| {
+                        int(t, i64::from(i32::MIN), i64::from(i32::MAX))
+                    }) {
                         init.value = v;
                     }
                 }
@@ -124,7 +126,13 @@ pub(super) fn track_file(cx: &mut Cx, s: &Statement) -> Option<TrackFile> {
 }
 
 /// `weight N [reverse|noreverse|no_reverse]` arguments (after the keyword `weight`).
-fn weight_words(cx: &mut Cx, s: &Statement, args: &[Token], min: i64, max: i64) -> Option<(i32, bool)> {
+fn weight_words(
+    cx: &mut Cx,
+    s: &Statement,
+    args: &[Token],
+    min: i64,
+    max: i64,
+) -> Option<(i32, bool)> {
     let Some(w) = args.first() else {
         cx.error(s.keyword.at, "`weight` needs a number");
         return None;
@@ -224,12 +232,10 @@ pub(super) fn vrrp_instance(cx: &mut Cx, s: &Statement, g: &GlobalDefs) -> Optio
                 cx.set_opt(&mut d.interface, item, IfName::new);
                 d.interface_refused = d.interface.is_none();
             }
-            "virtual_router_id" => {
-                match cx.value(item, |t| u8_in(t, 1, 255)) {
-                    Some(v) => d.vrid = Some((Vrid::new(v).expect("checked"), item.args[0].at)),
-                    None => d.vrid_refused = true,
-                }
-            }
+            "virtual_router_id" => match cx.value(item, |t| u8_in(t, 1, 255)) {
+                Some(v) => d.vrid = Some((Vrid::new(v).expect("checked"), item.args[0].at)),
+                None => d.vrid_refused = true,
+            },
             "priority" => cx.set(&mut i.priority, item, |t| {
                 u8_in(t, 1, 255).map(|p| Priority::new(p).expect("checked"))
             }),
@@ -253,7 +259,8 @@ pub(super) fn vrrp_instance(cx: &mut Cx, s: &Statement, g: &GlobalDefs) -> Optio
             }
             "virtual_ipaddress_excluded" => {
                 for entry in cx.block(item) {
-                    i.virtual_ipaddress_excluded.extend(virtual_address(cx, entry));
+                    i.virtual_ipaddress_excluded
+                        .extend(virtual_address(cx, entry));
                 }
             }
             "virtual_routes" => {
@@ -318,18 +325,22 @@ pub(super) fn vrrp_instance(cx: &mut Cx, s: &Statement, g: &GlobalDefs) -> Optio
             "lower_prio_no_advert" => cx.set_flag(&mut i.lower_prio_no_advert, item),
             "higher_prio_send_advert" => cx.set_flag(&mut i.higher_prio_send_advert, item),
             "garp_master_delay" => cx.set(&mut i.garp.master_delay, item, secs),
-            "garp_master_repeat" => cx.set(&mut i.garp.master_repeat, item, |t| u32_in(t, 1, 1_000_000)),
+            "garp_master_repeat" => {
+                cx.set(&mut i.garp.master_repeat, item, |t| u32_in(t, 1, 1_000_000))
+            }
             "garp_master_refresh" => cx.set(&mut i.garp.master_refresh, item, |t| {
                 secs(t).map(|v| (v.0 != 0).then_some(v))
             }),
-            "garp_master_refresh_repeat" => {
-                cx.set(&mut i.garp.master_refresh_repeat, item, |t| u32_in(t, 1, 1_000_000))
-            }
+            "garp_master_refresh_repeat" => cx.set(&mut i.garp.master_refresh_repeat, item, |t| {
+                u32_in(t, 1, 1_000_000)
+            }),
             "garp_lower_prio_delay" => cx.set_opt(&mut i.garp.lower_prio_delay, item, secs),
-            "garp_lower_prio_repeat" => {
-                cx.set_opt(&mut i.garp.lower_prio_repeat, item, |t| u32_in(t, 0, 1_000_000))
+            "garp_lower_prio_repeat" => cx.set_opt(&mut i.garp.lower_prio_repeat, item, |t| {
+                u32_in(t, 0, 1_000_000)
+            }),
+            "down_timer_adverts" => {
+                cx.set_opt(&mut i.down_timer_adverts, item, |t| u8_in(t, 1, 100))
             }
-            "down_timer_adverts" => cx.set_opt(&mut i.down_timer_adverts, item, |t| u8_in(t, 1, 100)),
             "use_vmac" => {
                 let name = match item.args.first() {
                     Some(n) => match cx.parse_token(item, n, IfName::new) {
@@ -343,20 +354,31 @@ pub(super) fn vrrp_instance(cx: &mut Cx, s: &Statement, g: &GlobalDefs) -> Optio
             }
             "vmac_xmit_base" => match &mut i.use_vmac {
                 Some(v) => v.xmit_base = true,
-                None => cx.warning(at, "`vmac_xmit_base` without `use_vmac` has no effect; put it after use_vmac"),
+                None => cx.warning(
+                    at,
+                    "`vmac_xmit_base` without `use_vmac` has no effect; put it after use_vmac",
+                ),
             },
             "native_ipv6" => cx.set_flag(&mut i.native_ipv6, item),
             "promote_secondaries" => cx.set_flag(&mut i.promote_secondaries, item),
-            "lvs_sync_daemon_interface" => cx.set_opt(&mut i.lvs_sync_daemon_interface, item, IfName::new),
+            "lvs_sync_daemon_interface" => {
+                cx.set_opt(&mut i.lvs_sync_daemon_interface, item, IfName::new)
+            }
             "smtp_alert" => cx.set_flag(&mut i.smtp_alert, item),
             "notify_master" => cx.set_command(&mut i.notify.notify_master, item),
             "notify_backup" => cx.set_command(&mut i.notify.notify_backup, item),
             "notify_fault" => cx.set_command(&mut i.notify.notify_fault, item),
             "notify_stop" => cx.set_command(&mut i.notify.notify_stop, item),
             "notify" => cx.set_command(&mut i.notify.notify, item),
-            "notify_master_rx_lower_pri" => cx.set_command(&mut i.notify.notify_master_rx_lower_pri, item),
-            "debug" => cx.warning(at, "`debug` is not implemented by keepalived either; ignored"),
-            w @ ("virtual_rules" | "track_process" | "track_bfd" | "garp_extra_if" | "garp_extra_if_vmac") => {
+            "notify_master_rx_lower_pri" => {
+                cx.set_command(&mut i.notify.notify_master_rx_lower_pri, item)
+            }
+            "debug" => cx.warning(
+                at,
+                "`debug` is not implemented by keepalived either; ignored",
+            ),
+            w @ ("virtual_rules" | "track_process" | "track_bfd" | "garp_extra_if"
+            | "garp_extra_if_vmac") => {
                 cx.warning(at, format!("`{w}` is not supported by keeplite; ignored"))
             }
             _ => cx.unknown(item),
@@ -367,7 +389,14 @@ pub(super) fn vrrp_instance(cx: &mut Cx, s: &Statement, g: &GlobalDefs) -> Optio
 
 /// Applies defaults that depend on several keywords (family, version, interface) and checks
 /// what only the whole block can tell.
-fn settle_instance(cx: &mut Cx, s: &Statement, name: &Token, d: Draft, mut i: VrrpInstance, g: &GlobalDefs) -> Option<VrrpInstance> {
+fn settle_instance(
+    cx: &mut Cx,
+    s: &Statement,
+    name: &Token,
+    d: Draft,
+    mut i: VrrpInstance,
+    g: &GlobalDefs,
+) -> Option<VrrpInstance> {
     let mut usable = true;
     i.strict_mode = d.strict_mode.unwrap_or(g.vrrp_strict);
     match d.interface.or_else(|| g.default_interface.clone()) {
@@ -433,16 +462,31 @@ fn settle_instance(cx: &mut Cx, s: &Statement, name: &Token, d: Draft, mut i: Vr
         );
     }
     let family_ok = |a: &IpAddr| a.is_ipv6() == ipv6;
-    for (what, addr) in [("unicast_src_ip", i.unicast_src_ip), ("mcast_src_ip", i.mcast_src_ip)] {
+    for (what, addr) in [
+        ("unicast_src_ip", i.unicast_src_ip),
+        ("mcast_src_ip", i.mcast_src_ip),
+    ] {
         if addr.is_some_and(|a| !family_ok(&a)) {
-            cx.error(s.keyword.at, format!("{what} of `{}` is not the instance's address family", name.text));
+            cx.error(
+                s.keyword.at,
+                format!(
+                    "{what} of `{}` is not the instance's address family",
+                    name.text
+                ),
+            );
             usable = false;
         }
     }
     let before = i.unicast_peer.len();
     i.unicast_peer.retain(|p| family_ok(&p.addr));
     if i.unicast_peer.len() != before {
-        cx.error(s.keyword.at, format!("unicast_peer of `{}` mixes address families; the others are dropped", name.text));
+        cx.error(
+            s.keyword.at,
+            format!(
+                "unicast_peer of `{}` mixes address families; the others are dropped",
+                name.text
+            ),
+        );
     }
 
     // Version and interval.
@@ -461,14 +505,19 @@ fn settle_instance(cx: &mut Cx, s: &Statement, name: &Token, d: Draft, mut i: Vr
         let secs = if interval.0 % 1_000_000 != 0 || interval.0 == 0 || interval.0 > 255_000_000 {
             cx.error(
                 interval_at,
-                format!("advert_int {}: VRRPv2 needs whole seconds 1-255; using 1", value::show_secs(interval)),
+                format!(
+                    "advert_int {}: VRRPv2 needs whole seconds 1-255; using 1",
+                    value::show_secs(interval)
+                ),
             );
             1
         } else {
             (interval.0 / 1_000_000) as u8
         };
         let auth = match (d.auth_type, d.auth_pass) {
-            (Some((pass, _)), Some(key)) => Some(if pass { Auth::Pass(key) } else { Auth::Ah(key) }),
+            (Some((pass, _)), Some(key)) => {
+                Some(if pass { Auth::Pass(key) } else { Auth::Ah(key) })
+            }
             (Some((_, at)), None) => {
                 cx.error(at, "authentication has no auth_pass");
                 None
@@ -478,7 +527,10 @@ fn settle_instance(cx: &mut Cx, s: &Statement, name: &Token, d: Draft, mut i: Vr
         };
         let auth = match auth {
             Some(_) if i.strict_mode => {
-                cx.warning(d.auth_type.map(|a| a.1).unwrap_or(s.keyword.at), "strict mode forbids authentication; it is ignored");
+                cx.warning(
+                    d.auth_type.map(|a| a.1).unwrap_or(s.keyword.at),
+                    "strict mode forbids authentication; it is ignored",
+                );
                 None
             }
             other => other,
@@ -494,7 +546,10 @@ fn settle_instance(cx: &mut Cx, s: &Statement, name: &Token, d: Draft, mut i: Vr
         let centis = if interval.0 % 10_000 != 0 || interval.0 < 10_000 || interval.0 > 40_950_000 {
             cx.error(
                 interval_at,
-                format!("advert_int {}: VRRPv3 needs 0.01-40.95 seconds in steps of 0.01; using 1", value::show_secs(interval)),
+                format!(
+                    "advert_int {}: VRRPv3 needs 0.01-40.95 seconds in steps of 0.01; using 1",
+                    value::show_secs(interval)
+                ),
             );
             100
         } else {
@@ -505,10 +560,16 @@ fn settle_instance(cx: &mut Cx, s: &Statement, name: &Token, d: Draft, mut i: Vr
         }
     };
     if i.nopreempt && i.state == InitialState::Master {
-        cx.warning(s.keyword.at, "nopreempt needs `state BACKUP` to have an effect");
+        cx.warning(
+            s.keyword.at,
+            "nopreempt needs `state BACKUP` to have an effect",
+        );
     }
     if i.strict_mode && !i.unicast_peer.is_empty() {
-        cx.warning(s.keyword.at, "strict mode and unicast_peer do not go together (RFC: multicast only)");
+        cx.warning(
+            s.keyword.at,
+            "strict mode and unicast_peer do not go together (RFC: multicast only)",
+        );
     }
 
     if !usable {
@@ -575,7 +636,10 @@ fn authentication(cx: &mut Cx, s: &Statement, d: &mut Draft) {
             "auth_pass" => {
                 let Some(text) = cx.text(item) else { continue };
                 if text.len() > 8 {
-                    cx.warning(item.args[0].at, "auth_pass: only the first 8 bytes are used");
+                    cx.warning(
+                        item.args[0].at,
+                        "auth_pass: only the first 8 bytes are used",
+                    );
                 }
                 let mut key = [0u8; 8];
                 for (k, b) in key.iter_mut().zip(text.bytes()) {
@@ -612,7 +676,10 @@ fn virtual_address(cx: &mut Cx, s: &Statement) -> Option<VirtualAddress<IpAddr>>
     };
     let mut args = s.args.iter();
     while let Some(word) = args.next() {
-        let needs_value = matches!(word.text.as_str(), "brd" | "broadcast" | "dev" | "scope" | "label" | "peer" | "preferred_lft");
+        let needs_value = matches!(
+            word.text.as_str(),
+            "brd" | "broadcast" | "dev" | "scope" | "label" | "peer" | "preferred_lft"
+        );
         let arg = if needs_value {
             match args.next() {
                 Some(a) => Some(a),
@@ -666,7 +733,10 @@ fn virtual_address(cx: &mut Cx, s: &Statement) -> Option<VirtualAddress<IpAddr>>
         ok?;
     }
     if v.broadcast.is_some() && addr.is_ipv6() {
-        cx.warning(s.keyword.at, "IPv6 has no broadcast address; `brd` is ignored");
+        cx.warning(
+            s.keyword.at,
+            "IPv6 has no broadcast address; `brd` is ignored",
+        );
         v.broadcast = None;
     }
     Some(v)
@@ -697,8 +767,20 @@ fn virtual_route(cx: &mut Cx, s: &Statement) -> Option<VirtualRoute> {
         let next = words.get(k + 1).copied();
         let needs_value = matches!(
             word.text.as_str(),
-            "src" | "to" | "via" | "gw" | "or" | "dev" | "oif" | "scope" | "table" | "metric"
-                | "priority" | "preference" | "protocol" | "proto"
+            "src"
+                | "to"
+                | "via"
+                | "gw"
+                | "or"
+                | "dev"
+                | "oif"
+                | "scope"
+                | "table"
+                | "metric"
+                | "priority"
+                | "preference"
+                | "protocol"
+                | "proto"
         );
         let v = match (needs_value, next) {
             (true, Some(v)) => v,
@@ -742,7 +824,10 @@ fn virtual_route(cx: &mut Cx, s: &Statement) -> Option<VirtualRoute> {
                 took_value = false;
             }
             other => {
-                cx.error(word.at, format!("`{other}` is not a route option keeplite supports"));
+                cx.error(
+                    word.at,
+                    format!("`{other}` is not a route option keeplite supports"),
+                );
                 return None;
             }
         }
@@ -786,7 +871,8 @@ fn route_table(t: &str) -> Result<u32, String> {
         "default" => Ok(253),
         "main" => Ok(254),
         "local" => Ok(255),
-        _ => u32_in(t, 0, u32::MAX).map_err(|_| format!("`{t}` is not a routing table (number, main, local, default)")),
+        _ => u32_in(t, 0, u32::MAX)
+            .map_err(|_| format!("`{t}` is not a routing table (number, main, local, default)")),
     }
 }
 
@@ -849,8 +935,18 @@ pub(super) enum NameKind {
 /// `NAME [weight N] [reverse|noreverse]`, where NAME must name a vrrp_script or track_file.
 pub(super) fn tracked_by_name(cx: &mut Cx, s: &Statement, kind: NameKind) -> Option<TrackedByName> {
     let (what, defined, min, max) = match kind {
-        NameKind::Script => ("vrrp_script", cx.names.scripts.contains_key(&s.keyword.text), -253, 253),
-        NameKind::File => ("track_file", cx.names.track_files.contains_key(&s.keyword.text), -254, 254),
+        NameKind::Script => (
+            "vrrp_script",
+            cx.names.scripts.contains_key(&s.keyword.text),
+            -253,
+            253,
+        ),
+        NameKind::File => (
+            "track_file",
+            cx.names.track_files.contains_key(&s.keyword.text),
+            -254,
+            254,
+        ),
     };
     if !defined {
         cx.error(
@@ -908,14 +1004,23 @@ pub(super) fn sync_group(cx: &mut Cx, s: &Statement) -> Option<SyncGroup> {
                 for member in cx.block(item) {
                     let m = &member.keyword;
                     if let Some(extra) = member.args.first() {
-                        cx.warning(extra.at, "one instance name per line; extra words are ignored");
+                        cx.warning(
+                            extra.at,
+                            "one instance name per line; extra words are ignored",
+                        );
                     }
                     if !cx.names.instances.contains_key(&m.text) {
-                        cx.error(m.at, format!("no vrrp_instance named `{}` is defined", m.text));
+                        cx.error(
+                            m.at,
+                            format!("no vrrp_instance named `{}` is defined", m.text),
+                        );
                         continue;
                     }
                     if let Some(other) = cx.names.grouped.get(&m.text) {
-                        let msg = format!("vrrp_instance `{}` is already in sync group `{other}`", m.text);
+                        let msg = format!(
+                            "vrrp_instance `{}` is already in sync group `{other}`",
+                            m.text
+                        );
                         cx.error(m.at, msg);
                         continue;
                     }
@@ -938,12 +1043,14 @@ pub(super) fn sync_group(cx: &mut Cx, s: &Statement) -> Option<SyncGroup> {
             }
             "track_script" => {
                 for entry in cx.block(item) {
-                    g.track_script.extend(tracked_by_name(cx, entry, NameKind::Script));
+                    g.track_script
+                        .extend(tracked_by_name(cx, entry, NameKind::Script));
                 }
             }
             "track_file" => {
                 for entry in cx.block(item) {
-                    g.track_file.extend(tracked_by_name(cx, entry, NameKind::File));
+                    g.track_file
+                        .extend(tracked_by_name(cx, entry, NameKind::File));
                 }
             }
             _ => cx.unknown(item),
@@ -953,4 +1060,154 @@ pub(super) fn sync_group(cx: &mut Cx, s: &Statement) -> Option<SyncGroup> {
         return None;
     }
     Some(g)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::model::*;
+    use crate::config::{parse_str, Severity};
+
+    fn errors(text: &str) -> Vec<(u32, String)> {
+        let l = parse_str("t.conf", text);
+        l.diagnostics
+            .items
+            .iter()
+            .filter(|d| d.severity >= Severity::Error)
+            .map(|d| (d.location.map_or(0, |l| l.line), d.message.clone()))
+            .collect()
+    }
+
+    const BASE: &str = "vrrp_instance A {\n interface eth0\n virtual_router_id 9\n";
+
+    #[test]
+    fn defaults_follow_keepalived() {
+        let c = parse_str(
+            "t.conf",
+            &format!("{BASE} virtual_ipaddress {{ 10.0.0.1 }}\n}}\n"),
+        )
+        .config;
+        let i = &c.instances[0];
+        assert_eq!(i.state, InitialState::Backup);
+        assert_eq!(i.priority.get(), 100);
+        assert_eq!(i.version.number(), 2);
+        assert_eq!(i.version.advert_int_centis(), 100);
+        assert_eq!(i.garp.master_delay, Micros::from_secs(5));
+        assert_eq!(i.garp.master_repeat, 5);
+        let VirtualAddresses::V4(v) = &i.virtual_ipaddress else {
+            panic!()
+        };
+        assert_eq!(v[0].prefix_len, 32);
+    }
+
+    #[test]
+    fn ipv6_forces_version_3_and_centisecond_interval() {
+        let c = parse_str(
+            "t.conf",
+            &format!(
+                "{BASE} advert_int 0.25\n virtual_ipaddress {{ fe80::1/64\n 2001:db8::5 }}\n}}\n"
+            ),
+        )
+        .config;
+        let i = &c.instances[0];
+        assert!(i.is_ipv6());
+        assert_eq!(i.version.number(), 3);
+        assert_eq!(i.version.advert_int_centis(), 25);
+    }
+
+    #[test]
+    fn global_defaults_reach_instances() {
+        let c = parse_str(
+            "t.conf",
+            "global_defs {\n vrrp_version 3\n default_interface br-lan\n vrrp_garp_master_repeat 2\n vrrp_strict\n}\nvrrp_instance A {\n virtual_router_id 1\n authentication {\n auth_type PASS\n auth_pass x\n }\n}\n",
+        )
+        .config;
+        let i = &c.instances[0];
+        assert_eq!(i.interface.as_str(), "br-lan");
+        assert_eq!(i.version.number(), 3);
+        assert_eq!(i.garp.master_repeat, 2);
+        assert!(i.strict_mode);
+    }
+
+    #[test]
+    fn auth_keeps_eight_bytes() {
+        let c = parse_str(
+            "t.conf",
+            &format!("{BASE} authentication {{\n auth_type PASS\n auth_pass 0123456789\n }}\n}}\n"),
+        )
+        .config;
+        assert_eq!(
+            c.instances[0].version,
+            Version::V2 {
+                advert_int: AdvertIntSecs::new(1).unwrap(),
+                auth: Some(Auth::Pass(*b"01234567")),
+            }
+        );
+    }
+
+    #[test]
+    fn unicast_instances_may_share_a_vrid() {
+        let unicast = "vrrp_instance U{n} {{\n interface eth0\n virtual_router_id 9\n unicast_peer {{ 10.0.0.{n} }}\n}}\n";
+        let text = format!(
+            "{}{}",
+            unicast
+                .replace("{n}", "1")
+                .replace("{{", "{")
+                .replace("}}", "}"),
+            unicast
+                .replace("{n}", "2")
+                .replace("{{", "{")
+                .replace("}}", "}")
+        );
+        assert!(errors(&text).is_empty(), "{:?}", errors(&text));
+        let multicast = format!("{BASE}}}\n{}", BASE.replace("A {", "B {") + "}\n");
+        assert_eq!(errors(&multicast).len(), 1);
+        assert_eq!(errors(&multicast)[0].0, 7);
+    }
+
+    #[test]
+    fn routes_and_tracking() {
+        let c = parse_str(
+            "t.conf",
+            &format!(
+                "vrrp_script chk {{\n script \"/bin/true\"\n weight -5 reverse\n}}\n{BASE} virtual_routes {{\n default via 10.0.0.254 table main\n unreachable 2001:db8::/32\n }}\n track_script {{ chk weight 10 }}\n track_interface {{\n eth1\n eth2 weight -20 reverse\n }}\n}}\n"
+            ),
+        )
+        .config;
+        let i = &c.instances[0];
+        assert_eq!(i.virtual_routes[0].table, Some(254));
+        assert_eq!(i.virtual_routes[0].prefix_len, 0);
+        assert_eq!(i.virtual_routes[1].route_type, RouteType::Unreachable);
+        assert_eq!(i.track_script[0].weight, Some(10));
+        assert!(i.track_interface[0].weight.is_none());
+        assert!(i.track_interface[1].reverse);
+        assert!(c.scripts[0].weight_reverse);
+    }
+
+    #[test]
+    fn located_errors() {
+        assert_eq!(errors(&format!("{BASE} priority 0\n}}\n"))[0].0, 4);
+        assert_eq!(errors(&format!("{BASE} advert_int 1.5\n}}\n"))[0].0, 4);
+        assert_eq!(
+            errors(&format!("{BASE} track_script {{\n nope\n }}\n}}\n"))[0].0,
+            5
+        );
+        assert_eq!(
+            errors(&format!(
+                "{BASE} virtual_ipaddress {{\n 10.0.0.1\n ::1\n }}\n}}\n"
+            ))[0]
+                .0,
+            6
+        );
+        assert_eq!(
+            errors("vrrp_instance A {\n virtual_router_id 1\n}\n")[0].0,
+            1
+        );
+        assert_eq!(
+            errors(&format!(
+                "{BASE}}}\nvrrp_sync_group G {{\n group {{\n A\n B\n }}\n}}\n"
+            ))[0]
+                .0,
+            8
+        );
+    }
 }

@@ -39,7 +39,9 @@ global_defs {
     vrrp_garp_master_delay 5
     vrrp_garp_master_repeat 3
     enable_script_security
-    script_user nobody
+    # root, not an unprivileged user: keepalived 2.2.7's `-t` kills itself (exit 143) when a
+    # script must be checked as another user (acassen/keepalived#2617).
+    script_user root
 }
 
 # Track scripts: a failing check lowers the instance priority by `weight`.
@@ -67,7 +69,9 @@ def vrrp_instance(out, vrid):
     """One instance; VRID `vrid` (1..255) on interface eth((vrid-1) % 4)."""
     idx = (vrid - 1) % len(INTERFACES)
     dev = INTERFACES[idx]
+    # Track the other links (keepalived ignores, with a warning, an instance's own interface).
     other = INTERFACES[(idx + 1) % len(INTERFACES)]
+    third = INTERFACES[(idx + 2) % len(INTERFACES)]
     master = vrid % 2 == 1
     priority = (150 if master else 100) - vrid % 40
     advert_int = [1, 1, 2, 3][vrid % 4]
@@ -98,8 +102,8 @@ def vrrp_instance(out, vrid):
     lines.append("    }")
     lines += [
         "    track_interface {",
-        f"        {dev}",
-        f"        {other} weight -10",
+        f"        {other}",
+        f"        {third} weight -10",
         "    }",
         "    track_script {",
         f"        {'chk_haproxy' if vrid % 2 else 'chk_nginx'}",

@@ -4,7 +4,6 @@
 use super::value::{self, secs, secs_in, u32_in};
 use super::Cx;
 use crate::config::diag::Location;
-use crate::config::lexer::Token;
 use crate::config::model::{
     CheckKind, CheckTarget, CheckTiming, Checker, Command, DnsCheck, DnsType, Family, FileCheck,
     ForwardMethod, GroupEntry, HttpCheck, HttpProtocol, IfName, MaskedByte, Micros, MiscCheck,
@@ -18,6 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 const DEFAULT_PERSISTENCE_SECS: u32 = 360;
 /// keepalived's LVS_MAX_TIMEOUT (31 days).
 const MAX_PERSISTENCE_SECS: u32 = 86400 * 31;
+/// keeplite's real server weight limit; IPVS and keepalived 2.2 would take up to `i32::MAX`.
 const MAX_WEIGHT: u32 = 65535;
 /// keepalived keeps connect_timeout in an unsigned int of microseconds.
 const MAX_CONNECT_TIMEOUT: Micros = Micros(u32::MAX as u64);
@@ -53,11 +53,12 @@ const UNSUPPORTED_URL: &[&str] = &[
 
 pub(super) fn virtual_server_group(cx: &mut Cx, s: &Statement) -> Option<VirtualServerGroup> {
     let name = cx.block_name(s)?;
+    let items = cx.block(s);
     s.block.as_ref()?;
     let mut entries = Vec::new();
     // keepalived cannot tell the family of a bare fwmark when the group mixes IPv4 and IPv6.
     let (mut v4, mut v6, mut bare_fwmark) = (false, false, false);
-    for item in cx.block(s) {
+    for item in items {
         let Some(entry) = group_entry(cx, item) else {
             continue;
         };
@@ -77,7 +78,10 @@ pub(super) fn virtual_server_group(cx: &mut Cx, s: &Statement) -> Option<Virtual
     if entries.is_empty() {
         cx.error(
             s.keyword.at,
-            format!("virtual_server_group `{}` has no entries; ignored", name.text),
+            format!(
+                "virtual_server_group `{}` has no entries; ignored",
+                name.text
+            ),
         );
         return None;
     }
@@ -114,7 +118,7 @@ fn group_entry(cx: &mut Cx, s: &Statement) -> Option<GroupEntry> {
         };
         let mark = cx.parse_token(s, mark, |t| u32_in(t, 1, u32::MAX))?;
         let family = match s.args.get(1) {
-            Some(f) => Some(cx.parse_token(s, f, family)?),
+            Some(f) => Some(cx.parse_token(s, f, parse_family)?),
             None => None,
         };
         return Some(GroupEntry::Fwmark { mark, family });
@@ -215,7 +219,7 @@ fn any_port(text: &str) -> Result<u16, String> {
     value::port(text)
 }
 
-fn family(text: &str) -> Result<Family, String> {
+fn parse_family(text: &str) -> Result<Family, String> {
     match text {
         "inet" => Ok(Family::Inet),
         "inet6" => Ok(Family::Inet6),
@@ -247,6 +251,8 @@ struct VsNotes {
     ops_at: Option<Location>,
     /// Where each real server's address was written, in the order of `real_servers`.
     rs_at: Vec<Location>,
+    /// A `real_server` line was written, even one dropped for an error.
+    rs_written: bool,
 }
 
 pub(super) fn virtual_server(cx: &mut Cx, s: &Statement) -> Option<VirtualServer> {
@@ -292,15 +298,23 @@ pub(super) fn virtual_server(cx: &mut Cx, s: &Statement) -> Option<VirtualServer
             "flag-1" => cx.set_flag(&mut vs.flags.flag_1, item),
             "flag-2" => cx.set_flag(&mut vs.flags.flag_2, item),
             "flag-3" => cx.set_flag(&mut vs.flags.flag_3, item),
-            "sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" | "ops"
+            "sh-port"
+            | "sh-fallback"
+            | "mh-port"
+            | "mh-fallback"
+            | "ops"
             | "one_packet_scheduling" => scheduler_flag(cx, item, &mut vs.flags, &mut notes),
             "persistence_timeout" => persistence_timeout(cx, item, &mut notes),
             "persistence_granularity" => {
-                let max = match &vs.key {
-                    ServiceKey::Addr { addr, .. } if addr.is_ipv4() => 32,
-                    _ => 128,
+                let ipv6 = match &vs.key {
+                    ServiceKey::Addr { addr, .. } => Some(addr.is_ipv6()),
+                    _ => vs.ip_family.map(|f| f == Family::Inet6),
                 };
+                let max = if ipv6 == Some(false) { 32 } else { 128 };
                 cx.set_opt(&mut notes.granularity, item, |t| {
+                    if ipv6 == Some(true) && t.contains('.') {
+                        return Err(format!("`{t}`: an IPv6 granularity is a prefix length"));
+                    }
                     let len = value::netmask(t)?;
                     if len == 0 || len > max {
                         return Err(format!("{len} is outside the range 1..={max}"));
@@ -323,11 +337,14 @@ pub(super) fn virtual_server(cx: &mut Cx, s: &Statement) -> Option<VirtualServer
             "quorum_up" => once_command(cx, item, &mut vs.quorum_up),
             "quorum_down" => once_command(cx, item, &mut vs.quorum_down),
             "ip_family" => {
-                if let Some(f) = cx.value(item, family) {
+                if let Some(f) = cx.value(item, parse_family) {
                     match &vs.key {
                         ServiceKey::Addr { addr, .. } if family_of(addr) != f => cx.error(
                             item.args[0].at,
-                            format!("ip_family {} conflicts with the address {addr}", item.args[0].text),
+                            format!(
+                                "ip_family {} conflicts with the address {addr}",
+                                item.args[0].text
+                            ),
                         ),
                         _ => vs.ip_family = Some(f),
                     }
@@ -356,6 +373,7 @@ pub(super) fn virtual_server(cx: &mut Cx, s: &Statement) -> Option<VirtualServer
                 "`nat_mask` is a keepalived 1.x keyword with no effect; ignored",
             ),
             "real_server" => {
+                notes.rs_written = true;
                 if let Some(rs) = real_server(cx, item, &vs.key) {
                     vs.real_servers.push(rs);
                     notes.rs_at.push(item.args[0].at);
@@ -433,14 +451,20 @@ fn finish_virtual_server(
     }
     if vs.lvs_sched != Scheduler::Sh {
         for at in notes.sh_flags_at {
-            cx.error(at, "sh-port and sh-fallback only apply to `lvs_sched sh`; ignored");
+            cx.error(
+                at,
+                "sh-port and sh-fallback only apply to `lvs_sched sh`; ignored",
+            );
         }
         vs.flags.sh_port = false;
         vs.flags.sh_fallback = false;
     }
     if vs.lvs_sched != Scheduler::Mh {
         for at in notes.mh_flags_at {
-            cx.error(at, "mh-port and mh-fallback only apply to `lvs_sched mh`; ignored");
+            cx.error(
+                at,
+                "mh-port and mh-fallback only apply to `lvs_sched mh`; ignored",
+            );
         }
         vs.flags.mh_port = false;
         vs.flags.mh_fallback = false;
@@ -465,7 +489,7 @@ fn finish_virtual_server(
     }
 
     // Unless tunnelled, real and sorry servers are in the virtual server's family; for a fwmark
-    // or group service the first of them decides it, as in keepalived.
+    // or group service the first real server decides it, as in keepalived.
     let mut vs_family = match &vs.key {
         ServiceKey::Addr { addr, .. } => Some(family_of(addr)),
         _ => vs.ip_family,
@@ -473,20 +497,6 @@ fn finish_virtual_server(
     let tunnelled = |m: Option<ForwardMethod>, vs_method: ForwardMethod| {
         matches!(m.unwrap_or(vs_method), ForwardMethod::Tun { .. })
     };
-    if let Some(sorry) = &vs.sorry_server {
-        if !tunnelled(sorry.lvs_method, vs.lvs_method) {
-            let f = family_of(&sorry.addr);
-            match vs_family {
-                Some(v) if v != f => {
-                    if let Some(at) = notes.sorry_at {
-                        cx.error(at, "the sorry server's family differs from the virtual server's; ignored");
-                    }
-                    vs.sorry_server = None;
-                }
-                _ => vs_family = Some(f),
-            }
-        }
-    }
     let mut kept = Vec::with_capacity(vs.real_servers.len());
     let mut kept_at: Vec<Location> = Vec::new();
     for (rs, at) in std::mem::take(&mut vs.real_servers)
@@ -523,11 +533,25 @@ fn finish_virtual_server(
         kept_at.push(at);
     }
     vs.real_servers = kept;
+    if let Some(sorry) = &vs.sorry_server {
+        if !tunnelled(sorry.lvs_method, vs.lvs_method) {
+            let f = family_of(&sorry.addr);
+            if vs_family.is_some_and(|v| v != f) {
+                if let Some(at) = notes.sorry_at {
+                    cx.error(
+                        at,
+                        "the sorry server's family differs from the virtual server's; ignored",
+                    );
+                }
+                vs.sorry_server = None;
+            }
+        }
+    }
     if vs.real_servers.is_empty() {
-        cx.error(
-            s.keyword.at,
-            "virtual_server has no real servers; ignored",
-        );
+        // When every real_server written was in error, those errors say why the service is gone.
+        if !notes.rs_written {
+            cx.error(s.keyword.at, "virtual_server has no real servers; ignored");
+        }
         return None;
     }
     Some(vs)
@@ -687,7 +711,10 @@ fn forward_method(cx: &mut Cx, s: &Statement) -> Option<ForwardMethod> {
                     "gue" => TunnelKind::Gue,
                     "gre" => TunnelKind::Gre,
                     other => {
-                        cx.error(t.at, format!("`{other}` is not a tunnel type (ipip, gue, gre)"));
+                        cx.error(
+                            t.at,
+                            format!("`{other}` is not a tunnel type (ipip, gue, gre)"),
+                        );
                         return None;
                     }
                 };
@@ -884,7 +911,10 @@ fn common(
             "connect_ip" => {
                 if let Some(ip) = cx.value(s, value::ip) {
                     if target.bindto.is_some_and(|b| b.is_ipv4() != ip.is_ipv4()) {
-                        cx.error(s.args[0].at, "connect_ip is not in bindto's family; ignored");
+                        cx.error(
+                            s.args[0].at,
+                            "connect_ip is not in bindto's family; ignored",
+                        );
                     } else {
                         target.connect_ip = Some(ip);
                     }
@@ -893,8 +923,14 @@ fn common(
             }
             "bindto" => {
                 if let Some(ip) = cx.value(s, value::ip) {
-                    if target.connect_ip.is_some_and(|c| c.is_ipv4() != ip.is_ipv4()) {
-                        cx.error(s.args[0].at, "bindto is not in connect_ip's family; ignored");
+                    if target
+                        .connect_ip
+                        .is_some_and(|c| c.is_ipv4() != ip.is_ipv4())
+                    {
+                        cx.error(
+                            s.args[0].at,
+                            "bindto is not in connect_ip's family; ignored",
+                        );
                     } else {
                         target.bindto = Some(ip);
                     }
@@ -979,36 +1015,15 @@ fn checker(cx: &mut Cx, s: &Statement) -> Option<Checker> {
         }
         "HTTP_GET" => CheckKind::Http(http_check(cx, s, items, shared, false)?),
         "SSL_GET" => CheckKind::Ssl(http_check(cx, s, items, shared, true)?),
-        "MISC_CHECK" => CheckKind::Misc(misc_check(
-            cx,
-            s,
-            items,
-            Some((&mut target, &mut timing_, false)),
-        )?),
-        "SMTP_CHECK" => {
-            let mut smtp = SmtpCheck::default();
-            check_block(cx, items, shared, |cx, item| match item.keyword.text.as_str() {
-                "helo_name" => {
-                    if let Some(name) = cx.text(item) {
-                        smtp.helo_name = Some(name);
-                    }
-                    true
-                }
-                "host" => {
-                    cx.warning(
-                        item.keyword.at,
-                        "SMTP_CHECK `host` blocks are not supported (use one SMTP_CHECK per \
-                         host); the block is ignored",
-                    );
-                    true
-                }
-                _ => false,
-            });
-            CheckKind::Smtp(smtp)
-        }
+        "SMTP_CHECK" => CheckKind::Smtp(smtp_check(cx, items, shared)),
         "DNS_CHECK" => CheckKind::Dns(dns_check(cx, items, shared)),
         "UDP_CHECK" => CheckKind::Udp(udp_check(cx, s, items, shared)),
-        // Only the checker keywords reach here (CHECKERS); FILE_CHECK is the last of them.
+        // keepalived gives MISC_CHECK no connection keywords, and FILE_CHECK none at all.
+        "MISC_CHECK" => {
+            let shared = Some((&mut target, &mut timing_, false));
+            CheckKind::Misc(misc_check(cx, s, items, shared)?)
+        }
+        // Only the names in CHECKERS reach here, and FILE_CHECK is the one left.
         _ => CheckKind::File(file_check(cx, s, items)?),
     };
     Some(Checker {
@@ -1019,6 +1034,30 @@ fn checker(cx: &mut Cx, s: &Statement) -> Option<Checker> {
 }
 
 type Shared<'a> = Option<(&'a mut CheckTarget, &'a mut CheckTiming, bool)>;
+
+fn smtp_check(cx: &mut Cx, items: &[Statement], shared: Shared) -> SmtpCheck {
+    let mut smtp = SmtpCheck::default();
+    check_block(cx, items, shared, |cx, item| {
+        match item.keyword.text.as_str() {
+            "helo_name" => {
+                if let Some(name) = cx.text(item) {
+                    smtp.helo_name = Some(name);
+                }
+                true
+            }
+            "host" => {
+                cx.warning(
+                    item.keyword.at,
+                    "SMTP_CHECK `host` blocks are not supported (use one SMTP_CHECK per host); \
+                 the block is ignored",
+                );
+                true
+            }
+            _ => false,
+        }
+    });
+    smtp
+}
 
 fn http_check(
     cx: &mut Cx,
@@ -1079,7 +1118,10 @@ fn url(cx: &mut Cx, s: &Statement) -> Option<Url> {
             "path" => cx.set_opt(&mut path, item, |t| Ok(t.to_string())),
             "digest" => {
                 if digest.is_some() {
-                    cx.error(item.keyword.at, "`digest` is given twice; the first is kept");
+                    cx.error(
+                        item.keyword.at,
+                        "`digest` is given twice; the first is kept",
+                    );
                 } else {
                     cx.set_opt(&mut digest, item, value::digest);
                 }
@@ -1317,8 +1359,8 @@ fn hex_group(text: &str, wildcards: bool) -> Result<Vec<MaskedByte>, String> {
                 (0, 0xf)
             };
             Ok(MaskedByte {
-                value: hi << 4 | lo,
-                mask: hi_mask << 4 | lo_mask,
+                value: (hi << 4) | lo,
+                mask: (hi_mask << 4) | lo_mask,
             })
         })
         .collect()
@@ -1338,7 +1380,10 @@ fn file_check(cx: &mut Cx, s: &Statement, items: &[Statement]) -> Option<FileChe
                     if cx.names.track_files.contains_key(&name.text) {
                         track_file = Some(name.text.clone());
                     } else {
-                        cx.error(name.at, format!("track_file `{}` is not defined", name.text));
+                        cx.error(
+                            name.at,
+                            format!("track_file `{}` is not defined", name.text),
+                        );
                         reported = true;
                     }
                 }
@@ -1395,8 +1440,685 @@ fn file_weight(cx: &mut Cx, s: &Statement) -> Option<(i32, bool)> {
     Some((weight, reverse))
 }
 
-/// For tests: the token a statement's first argument is.
 #[cfg(test)]
-fn _first(s: &Statement) -> Option<&Token> {
-    s.args.first()
+mod tests {
+    use crate::config::model::*;
+    use crate::config::{parse_str, Loaded, Severity};
+    use std::net::IpAddr;
+
+    fn load(text: &str) -> Loaded {
+        parse_str("t.conf", text)
+    }
+
+    fn diags(l: &Loaded, severity: Severity) -> Vec<(u32, String)> {
+        l.diagnostics
+            .items
+            .iter()
+            .filter(|d| d.severity == severity)
+            .map(|d| (d.location.map_or(0, |l| l.line), d.message.clone()))
+            .collect()
+    }
+
+    fn errors(text: &str) -> Vec<(u32, String)> {
+        diags(&load(text), Severity::Error)
+    }
+
+    fn clean(text: &str) -> Config {
+        let l = load(text);
+        let problems: Vec<_> = l.diagnostics.items.iter().collect();
+        assert!(problems.is_empty(), "{problems:#?}");
+        l.config
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("test address")
+    }
+
+    /// One real server with `body` in a plain NAT service on port 80.
+    fn with_rs(body: &str) -> String {
+        format!("virtual_server 192.0.2.10 80 {{\n real_server 10.0.0.11 80 {{\n{body}\n }}\n}}\n")
+    }
+
+    const FULL_NAT: &str = "\
+track_file drain {
+    file /tmp/drain
+}
+virtual_server 192.0.2.10 80 {
+    delay_loop 6
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    persistence_timeout 50
+    persistence_granularity 255.255.255.0
+    virtualhost www.example.com
+    quorum 2
+    hysteresis 1
+    quorum_up \"/bin/q up\"
+    alpha
+    omega
+    inhibit_on_failure
+    sorry_server 10.0.0.250 8080
+    sorry_server_inhibit
+    real_server 10.0.0.11 {
+        weight 3
+        uthreshold 100
+        lthreshold 10
+        notify_down /bin/down root
+        inhibit_on_failure off
+        alpha
+        retry 2
+        TCP_CHECK {
+            connect_ip 10.0.0.12
+            connect_port 8080
+            bindto 10.0.0.1
+            bind_port 4000
+            bind_if eth0
+            fwmark 3
+            log_all_failures
+            connect_timeout 3
+            retry 0
+            delay_before_retry 1.5
+            warmup 2
+            delay_loop 4
+            alpha no
+        }
+        HTTP_GET {
+            http_protocol 1.0C
+            virtualhost h.example.com
+            url {
+                path /health
+                digest 9B3A0C85A887A256D6939DA88AABD8CD
+                status_code 500-599 200 201-202 203
+                virtualhost u.example.com
+            }
+        }
+        SSL_GET {
+            enable_sni
+            fast_recovery
+            url {
+                path /
+            }
+        }
+        MISC_CHECK {
+            misc_path \"/bin/check 10.0.0.11\"
+            misc_timeout 5
+            misc_dynamic
+            user nobody nogroup
+        }
+        SMTP_CHECK {
+            helo_name mail.example.com
+        }
+        DNS_CHECK {
+            type aaaa
+            name www.example.com
+        }
+        UDP_CHECK {
+            payload 0102
+            require_reply
+        }
+        PING_CHECK {
+        }
+        FILE_CHECK {
+            track_file drain
+            weight -10 reverse
+        }
+    }
+}
+";
+
+    #[test]
+    fn full_nat_service_with_every_checker() {
+        let c = clean(FULL_NAT);
+        let vs = &c.virtual_servers[0];
+        assert_eq!(
+            vs.key,
+            ServiceKey::Addr {
+                addr: ip("192.0.2.10"),
+                port: 80
+            }
+        );
+        assert_eq!(vs.lvs_sched, Scheduler::Rr);
+        assert_eq!(vs.lvs_method, ForwardMethod::Nat);
+        assert_eq!(vs.protocol, Protocol::Tcp);
+        assert_eq!(
+            vs.persistence,
+            Some(Persistence {
+                timeout_secs: 50,
+                granularity: Some(24)
+            })
+        );
+        assert_eq!(vs.virtualhost.as_deref(), Some("www.example.com"));
+        assert_eq!((vs.quorum, vs.hysteresis), (2, 1));
+        assert_eq!(vs.quorum_up.as_ref().unwrap().command, "/bin/q up");
+        assert!(vs.alpha && vs.omega && vs.inhibit_on_failure);
+        assert_eq!(vs.timing.delay_loop, Some(Micros::from_secs(6)));
+        assert_eq!(
+            vs.sorry_server,
+            Some(SorryServer {
+                addr: ip("10.0.0.250"),
+                port: 8080,
+                lvs_method: None,
+                inhibit: true
+            })
+        );
+
+        let rs = &vs.real_servers[0];
+        assert_eq!(rs.port, 80, "the port defaults to the virtual server's");
+        assert_eq!(rs.weight, 3);
+        assert_eq!((rs.uthreshold, rs.lthreshold), (Some(100), Some(10)));
+        let down = rs.notify_down.as_ref().unwrap();
+        assert_eq!(down.run_as.as_ref().unwrap().user, "root");
+        assert_eq!(rs.inhibit_on_failure, Some(false));
+        assert_eq!(rs.timing.alpha, Some(true));
+        assert_eq!(rs.timing.retry, Some(2));
+
+        let kinds: Vec<_> = rs.checkers.iter().map(|c| &c.kind).collect();
+        assert_eq!(kinds.len(), 9);
+
+        let tcp = &rs.checkers[0];
+        assert_eq!(tcp.kind, CheckKind::Tcp);
+        assert_eq!(
+            tcp.target,
+            CheckTarget {
+                connect_ip: Some(ip("10.0.0.12")),
+                connect_port: Some(8080),
+                bindto: Some(ip("10.0.0.1")),
+                bind_port: Some(4000),
+                bind_if: Some(IfName::new("eth0").unwrap()),
+                fwmark: Some(3),
+                log_all_failures: true,
+            }
+        );
+        assert_eq!(
+            tcp.timing,
+            CheckTiming {
+                delay_loop: Some(Micros::from_secs(4)),
+                connect_timeout: Some(Micros::from_secs(3)),
+                retry: Some(0),
+                delay_before_retry: Some(Micros(1_500_000)),
+                warmup: Some(Micros::from_secs(2)),
+                alpha: Some(false),
+            }
+        );
+
+        let CheckKind::Http(http) = &rs.checkers[1].kind else {
+            panic!("{:?}", rs.checkers[1].kind)
+        };
+        assert_eq!(http.http_protocol, Some(HttpProtocol::Http10Close));
+        assert_eq!(http.virtualhost.as_deref(), Some("h.example.com"));
+        let url = &http.urls[0];
+        assert_eq!(url.path, "/health");
+        assert_eq!(url.digest.unwrap()[0], 0x9b);
+        assert_eq!(url.status_code, [(200, 203), (500, 599)]);
+        assert_eq!(url.virtualhost.as_deref(), Some("u.example.com"));
+
+        let CheckKind::Ssl(ssl) = &rs.checkers[2].kind else {
+            panic!()
+        };
+        assert!(ssl.enable_sni && ssl.fast_recovery);
+        assert!(ssl.urls[0].status_code.is_empty(), "empty means 200-299");
+
+        let CheckKind::Misc(misc) = &rs.checkers[3].kind else {
+            panic!()
+        };
+        assert_eq!(misc.misc_path.command, "/bin/check 10.0.0.11");
+        assert_eq!(
+            misc.misc_path.run_as,
+            Some(RunAs {
+                user: "nobody".into(),
+                group: Some("nogroup".into())
+            })
+        );
+        assert_eq!(misc.misc_timeout, Some(Micros::from_secs(5)));
+        assert!(misc.misc_dynamic);
+
+        assert_eq!(
+            rs.checkers[4].kind,
+            CheckKind::Smtp(SmtpCheck {
+                helo_name: Some("mail.example.com".into())
+            })
+        );
+        assert_eq!(
+            rs.checkers[5].kind,
+            CheckKind::Dns(DnsCheck {
+                query_type: DnsType::Aaaa,
+                name: "www.example.com".into()
+            })
+        );
+        let CheckKind::Udp(udp) = &rs.checkers[6].kind else {
+            panic!()
+        };
+        assert_eq!(udp.payload.as_deref(), Some(&[1u8, 2][..]));
+        assert_eq!(udp.require_reply.as_deref(), Some(&[][..]));
+        assert_eq!(rs.checkers[7].kind, CheckKind::Ping);
+        assert_eq!(
+            rs.checkers[8].kind,
+            CheckKind::File(FileCheck {
+                track_file: "drain".into(),
+                weight: Some(-10),
+                reverse: true,
+                dynamic: false
+            })
+        );
+    }
+
+    #[test]
+    fn defaults_follow_keepalived() {
+        let c = clean(&with_rs(""));
+        let vs = &c.virtual_servers[0];
+        assert_eq!(vs.lvs_sched, Scheduler::Wlc);
+        assert_eq!(vs.lvs_method, ForwardMethod::Nat);
+        assert_eq!(vs.protocol, Protocol::Tcp);
+        assert_eq!((vs.quorum, vs.hysteresis), (1, 0));
+        assert_eq!(vs.persistence, None);
+        assert_eq!(vs.real_servers[0].weight, 1);
+        assert_eq!(vs.real_servers[0].lvs_method, None);
+
+        let c = clean(&with_rs("DNS_CHECK {\n}"));
+        assert_eq!(
+            c.virtual_servers[0].real_servers[0].checkers[0].kind,
+            CheckKind::Dns(DnsCheck {
+                query_type: DnsType::Soa,
+                name: ".".into()
+            })
+        );
+    }
+
+    #[test]
+    fn persistence_alone_or_implied_by_granularity_is_six_minutes() {
+        let vs = |line: &str| {
+            let c = clean(&format!(
+                "virtual_server 192.0.2.10 80 {{\n {line}\n real_server 10.0.0.1 80 {{\n }}\n}}\n"
+            ));
+            c.virtual_servers[0].persistence.clone()
+        };
+        assert_eq!(
+            vs("persistence_timeout"),
+            Some(Persistence {
+                timeout_secs: 360,
+                granularity: None
+            })
+        );
+        assert_eq!(
+            vs("persistence_granularity 255.255.0.0"),
+            Some(Persistence {
+                timeout_secs: 360,
+                granularity: Some(16)
+            })
+        );
+    }
+
+    #[test]
+    fn aliases_and_tunnels() {
+        let c = clean(
+            "virtual_server 192.0.2.10 80 {
+    lvs_sched mh
+    mh-port
+    lvs_method TUN type gue port 6080 csum
+    protocol UDP
+    one_packet_scheduling
+    real_server 10.0.0.1 80 {
+        lb_kind TUN type gre nocsum
+    }
+    real_server 10.0.0.2 80 {
+        lvs_method DR
+    }
+}
+",
+        );
+        let vs = &c.virtual_servers[0];
+        assert_eq!(vs.lvs_sched, Scheduler::Mh);
+        assert!(vs.flags.mh_port && vs.flags.ops);
+        assert_eq!(
+            vs.lvs_method,
+            ForwardMethod::Tun {
+                tunnel: TunnelType::Gue { port: 6080 },
+                checksum: Some(TunnelChecksum::Csum)
+            }
+        );
+        assert_eq!(
+            vs.real_servers[0].lvs_method,
+            Some(ForwardMethod::Tun {
+                tunnel: TunnelType::Gre,
+                checksum: Some(TunnelChecksum::NoCsum)
+            })
+        );
+        assert_eq!(vs.real_servers[1].lvs_method, Some(ForwardMethod::Dr));
+        for bad in [
+            "TUN type gue",
+            "TUN port 80",
+            "TUN type ipip csum",
+            "TUN type gre remcsum",
+            "TUN type vxlan",
+            "TUN ttl",
+        ] {
+            let text = format!(
+                "virtual_server 192.0.2.10 80 {{\n lvs_method {bad}\n real_server 10.0.0.1 80 {{\n }}\n}}\n"
+            );
+            let e = errors(&text);
+            assert_eq!(e.len(), 1, "{bad}: {e:?}");
+            assert_eq!(e[0].0, 2, "{bad}");
+        }
+        let e = errors(
+            "virtual_server 192.0.2.10 80 {\n lvs_sched rr\n sh-port\n real_server 10.0.0.1 80 {\n }\n}\n",
+        );
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].0, 3);
+    }
+
+    #[test]
+    fn fwmark_and_group_services() {
+        let c = clean(
+            "virtual_server_group WEB {
+    10.0.0.1-10 80
+    192.168.202.8/29 443
+    10.1.0.250-10.1.1.10
+    2001:db8::1-ff 80
+    fwmark 7 inet
+    fwmark 8 inet6
+}
+virtual_server group WEB {
+    lb_kind DR
+    real_server 10.0.0.21 {
+    }
+}
+virtual_server fwmark 100 {
+    persistence_timeout 600
+    sorry_server 10.0.0.99
+    real_server 10.0.0.31 0 {
+        TCP_CHECK {
+            connect_port 80
+        }
+    }
+}
+",
+        );
+        let g = &c.server_groups[0];
+        assert_eq!(g.name, "WEB");
+        let range = |first: &str, last: &str, port| GroupEntry::Range {
+            first: ip(first),
+            last: ip(last),
+            port,
+        };
+        assert_eq!(
+            g.entries,
+            [
+                range("10.0.0.1", "10.0.0.10", 80),
+                range("192.168.202.8", "192.168.202.15", 443),
+                range("10.1.0.250", "10.1.1.10", 0),
+                range("2001:db8::1", "2001:db8::ff", 80),
+                GroupEntry::Fwmark {
+                    mark: 7,
+                    family: Some(Family::Inet)
+                },
+                GroupEntry::Fwmark {
+                    mark: 8,
+                    family: Some(Family::Inet6)
+                },
+            ]
+        );
+        let group = &c.virtual_servers[0];
+        assert_eq!(group.key, ServiceKey::Group { name: "WEB".into() });
+        assert_eq!(group.real_servers[0].port, 0);
+        let mark = &c.virtual_servers[1];
+        assert_eq!(mark.key, ServiceKey::Fwmark { mark: 100 });
+        assert_eq!(mark.sorry_server.as_ref().unwrap().port, 0);
+        assert_eq!(mark.real_servers[0].port, 0);
+    }
+
+    #[test]
+    fn group_errors() {
+        let e = errors("virtual_server_group G {\n 10.0.0.5-5 80\n 10.0.0.9-10.0.0.1\n 10.0.0.1/24\n fwmark 0\n}\n");
+        let lines: Vec<u32> = e.iter().map(|(l, _)| *l).collect();
+        // Each bad entry, then the group that is left empty.
+        assert_eq!(lines, [2, 3, 4, 5, 1], "{e:?}");
+        let e = errors("virtual_server_group G {\n 10.0.0.1 80\n 2001:db8::1 80\n fwmark 1\n}\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(errors("virtual_server_group G\n").len(), 1);
+        let e = errors("virtual_server_group G {\n 10.0.0.1 80\n}\nvirtual_server_group G {\n 10.0.0.2 80\n}\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, 4);
+        let e = errors("virtual_server group NOPE {\n real_server 10.0.0.1 80 {\n }\n}\n");
+        assert_eq!(e.len(), 1);
+        assert!(e[0].1.contains("NOPE"), "{e:?}");
+    }
+
+    #[test]
+    fn udp_check_hex_as_the_man_page_reads_it() {
+        let c = clean(&with_rs(
+            "UDP_CHECK {\n payload Ab12f 3 456 546443123\n require_reply 0x12 X f\n }",
+        ));
+        let CheckKind::Udp(udp) = &c.virtual_servers[0].real_servers[0].checkers[0].kind else {
+            panic!()
+        };
+        assert_eq!(
+            udp.payload.as_deref(),
+            Some(&[0xAB, 0x12, 0x0F, 0x03, 0x45, 0x06, 0x54, 0x64, 0x43, 0x12, 0x03][..])
+        );
+        let m = |value, mask| MaskedByte { value, mask };
+        assert_eq!(
+            udp.require_reply.as_deref(),
+            Some(&[m(0x00, 0xF0), m(0x12, 0xFF), m(0x00, 0xF0), m(0x0F, 0xFF)][..])
+        );
+        let e = errors(&with_rs("UDP_CHECK {\n payload 12 x4\n }"));
+        assert_eq!(e.len(), 1, "no wildcard in a payload: {e:?}");
+        assert_eq!(e[0].0, 4);
+    }
+
+    #[test]
+    fn bad_port_is_an_error_on_its_line_and_drops_the_service() {
+        let l = load("\n\nvirtual_server 192.0.2.10 70000 {\n real_server 10.0.0.1 80 {\n }\n}\n");
+        let e = diags(&l, Severity::Error);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, 3);
+        assert_eq!(l.diagnostics.items[0].location.unwrap().col, 27);
+        assert!(l.config.virtual_servers.is_empty());
+        let e = errors("virtual_server 192.0.2.300 80 {\n real_server 10.0.0.1 80 {\n }\n}\n");
+        assert_eq!(e[0].0, 1);
+    }
+
+    #[test]
+    fn unknown_lb_algo_is_an_error_and_the_rest_still_parses() {
+        let l = load(
+            "virtual_server 192.0.2.10 80 {\n lb_algo foo\n lb_kind DR\n real_server 10.0.0.1 80 {\n }\n}\n",
+        );
+        let e = diags(&l, Severity::Error);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].0, 2);
+        let vs = &l.config.virtual_servers[0];
+        assert_eq!(vs.lvs_sched, Scheduler::Wlc);
+        assert_eq!(vs.lvs_method, ForwardMethod::Dr);
+    }
+
+    #[test]
+    fn url_without_path_is_dropped() {
+        let l = load(&with_rs(
+            "HTTP_GET {\n url {\n path /\n }\n url {\n status_code 200\n }\n }",
+        ));
+        let e = diags(&l, Severity::Error);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, 7, "at the `url` keyword");
+        let CheckKind::Http(h) = &l.config.virtual_servers[0].real_servers[0].checkers[0].kind
+        else {
+            panic!()
+        };
+        assert_eq!(h.urls.len(), 1);
+        // A checker left with no url goes too, as in keepalived.
+        let l = load(&with_rs("HTTP_GET {\n url {\n }\n }"));
+        assert_eq!(diags(&l, Severity::Error).len(), 2);
+        assert!(l.config.virtual_servers[0].real_servers[0]
+            .checkers
+            .is_empty());
+    }
+
+    #[test]
+    fn misc_check_without_misc_path_is_dropped() {
+        let l = load(&with_rs("MISC_CHECK {\n misc_dynamic\n }"));
+        let e = diags(&l, Severity::Error);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].0, 3, "at the MISC_CHECK keyword");
+        assert!(l.config.virtual_servers[0].real_servers[0]
+            .checkers
+            .is_empty());
+        // MISC_CHECK has no connection keywords in keepalived.
+        let l = load(&with_rs(
+            "MISC_CHECK {\n misc_path /bin/true\n connect_port 80\n }",
+        ));
+        assert_eq!(diags(&l, Severity::Warning).len(), 1);
+    }
+
+    #[test]
+    fn file_check_needs_a_defined_track_file() {
+        let l = load(&with_rs("FILE_CHECK {\n track_file nope\n }"));
+        let e = diags(&l, Severity::Error);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, 4);
+        assert!(e[0].1.contains("nope"));
+        assert!(l.config.virtual_servers[0].real_servers[0]
+            .checkers
+            .is_empty());
+        let e = errors(&with_rs("FILE_CHECK {\n weight 3\n }"));
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].0, 3);
+    }
+
+    #[test]
+    fn real_server_weight_and_port_limits() {
+        let l = load(&with_rs("weight -5\n TCP_CHECK {\n }"));
+        let e = diags(&l, Severity::Error);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].0, 3);
+        assert_eq!(l.config.virtual_servers[0].real_servers[0].weight, 1);
+        assert_eq!(errors(&with_rs("weight 65536")).len(), 1);
+        assert!(errors(&with_rs("weight 65535")).is_empty());
+        assert!(errors(&with_rs("weight 0")).is_empty());
+
+        let e = errors("virtual_server 192.0.2.10 80 {\n real_server 10.0.0.1 0 {\n }\n}\n");
+        assert_eq!(e.len(), 1, "port 0 on a port-80 service: {e:?}");
+        assert_eq!(e[0].0, 2);
+    }
+
+    #[test]
+    fn bad_values_are_errors_at_the_value_and_skipped() {
+        for (line, what) in [
+            ("delay_loop abc", "timer"),
+            ("delay_loop 0", "zero delay_loop"),
+            ("connect_timeout -1", "negative timer"),
+            ("protocol ICMP", "protocol"),
+            ("quorum 0", "quorum"),
+            ("persistence_timeout 0", "persistence"),
+            ("persistence_granularity 64", "IPv4 granularity"),
+            ("ip_family inet6", "family against the address"),
+            ("sorry_server 10.0.0.999 80", "sorry address"),
+            ("sorry_server_inhibit", "no sorry server"),
+        ] {
+            let text = format!(
+                "virtual_server 192.0.2.10 80 {{\n {line}\n real_server 10.0.0.1 80 {{\n }}\n}}\n"
+            );
+            let l = load(&text);
+            let e = diags(&l, Severity::Error);
+            assert_eq!(e.len(), 1, "{what}: {e:?}");
+            assert_eq!(e[0].0, 2, "{what}");
+            assert_eq!(l.config.virtual_servers.len(), 1, "{what}");
+        }
+        for (body, what) in [
+            ("TCP_CHECK {\n connect_port 0\n }", "port"),
+            ("TCP_CHECK {\n bind_if eth0/1\n }", "interface"),
+            (
+                "TCP_CHECK {\n bindto 10.0.0.1\n connect_ip 2001:db8::1\n }",
+                "families",
+            ),
+            (
+                "HTTP_GET {\n http_protocol 2\n url {\n path /\n }\n }",
+                "http",
+            ),
+            (
+                "HTTP_GET {\n url {\n path /\n status_code 200 99 600 300-200\n }\n }",
+                "codes",
+            ),
+            (
+                "HTTP_GET {\n url {\n path /\n digest 1234\n }\n }",
+                "digest",
+            ),
+            ("DNS_CHECK {\n type PTR\n }", "dns type"),
+            ("DNS_CHECK {\n name a..b\n }", "dns name"),
+            ("UDP_CHECK {\n max_reply_length 70000\n }", "length"),
+        ] {
+            let e = errors(&with_rs(body));
+            assert!(!e.is_empty(), "{what}");
+            assert!(e.iter().all(|(l, _)| *l >= 4), "{what}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_and_unsupported_keywords_warn() {
+        let l = load(&with_rs(
+            "frobnicate 3\n snmp_name x\n TCP_CHECK {\n whatever\n }\n BFD_CHECK {\n name b\n }",
+        ));
+        assert!(diags(&l, Severity::Error).is_empty());
+        let w = diags(&l, Severity::Warning);
+        let lines: Vec<u32> = w.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [3, 4, 6, 8]);
+        assert_eq!(
+            l.config.virtual_servers[0].real_servers[0].checkers.len(),
+            1
+        );
+        let l = load(
+            "virtual_server 192.0.2.10 80 {\n nat_mask 255.255.255.0\n real_server 10.0.0.1 80 {\n nb_get_retry 2\n }\n}\n",
+        );
+        assert_eq!(diags(&l, Severity::Warning).len(), 2);
+        assert_eq!(
+            l.config.virtual_servers[0].real_servers[0].timing.retry,
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn server_consistency_as_keepalived_checks_it() {
+        // A real server of the other family (not tunnelled) and a duplicate are dropped.
+        let l = load(
+            "virtual_server 192.0.2.10 80 {
+    real_server 10.0.0.1 80 {
+    }
+    real_server 2001:db8::1 80 {
+    }
+    real_server 2001:db8::2 80 {
+        lvs_method TUN
+    }
+    real_server 10.0.0.1 80 {
+    }
+}
+",
+        );
+        let e = diags(&l, Severity::Error);
+        let lines: Vec<u32> = e.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [4, 9], "{e:?}");
+        assert_eq!(l.config.virtual_servers[0].real_servers.len(), 2);
+        // For a fwmark service the first real server sets the family the sorry server must share.
+        let l = load(
+            "virtual_server fwmark 1 {\n sorry_server 10.0.0.9\n real_server 2001:db8::1 {\n }\n}\n",
+        );
+        let e = diags(&l, Severity::Error);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, 2);
+        assert_eq!(l.config.virtual_servers[0].sorry_server, None);
+        let e = errors(
+            "virtual_server 2001:db8::1 80 {\n persistence_granularity 255.255.0.0\n real_server 2001:db8::2 80 {\n }\n}\n",
+        );
+        assert_eq!(e.len(), 1, "{e:?}");
+        // No real server at all: the service goes.
+        let l = load("virtual_server 192.0.2.10 80 {\n}\n");
+        assert_eq!(diags(&l, Severity::Error)[0].0, 1);
+        assert!(l.config.virtual_servers.is_empty());
+        // No port without persistence: keepalived makes it persistent.
+        let l = load("virtual_server 192.0.2.10 {\n real_server 10.0.0.1 {\n }\n}\n");
+        assert_eq!(diags(&l, Severity::Error).len(), 1);
+        assert_eq!(
+            l.config.virtual_servers[0].persistence,
+            Some(Persistence {
+                timeout_secs: 360,
+                granularity: None
+            })
+        );
+    }
 }

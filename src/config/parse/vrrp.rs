@@ -718,13 +718,34 @@ fn virtual_address(cx: &mut Cx, s: &Statement) -> Option<VirtualAddress<IpAddr>>
                     }
                 })
                 .map(|p| v.preferred_lft = Some(p)),
-            ("home", _) => Some(v.home = true),
-            ("-nodad" | "nodad", _) => Some(v.no_dad = true),
-            ("mngtmpaddr", _) => Some(v.mngtmpaddr = true),
-            ("noprefixroute", _) => Some(v.no_prefix_route = true),
-            ("autojoin", _) => Some(v.autojoin = true),
-            ("no_track", _) => Some(v.no_track = true),
-            ("use_vmac", _) => Some(v.use_vmac = true),
+            ("home", _) => {
+                v.home = true;
+                Some(())
+            }
+            ("-nodad" | "nodad", _) => {
+                v.no_dad = true;
+                Some(())
+            }
+            ("mngtmpaddr", _) => {
+                v.mngtmpaddr = true;
+                Some(())
+            }
+            ("noprefixroute", _) => {
+                v.no_prefix_route = true;
+                Some(())
+            }
+            ("autojoin", _) => {
+                v.autojoin = true;
+                Some(())
+            }
+            ("no_track", _) => {
+                v.no_track = true;
+                Some(())
+            }
+            ("use_vmac", _) => {
+                v.use_vmac = true;
+                Some(())
+            }
             (other, _) => {
                 cx.error(word.at, format!("`{other}` is not an address option"));
                 None
@@ -760,7 +781,8 @@ fn virtual_route(cx: &mut Cx, s: &Statement) -> Option<VirtualRoute> {
         protocol: None,
         no_track: false,
     };
-    let mut dst: Option<(Option<(IpAddr, Option<u8>)>, &Token)> = None;
+    // `Some(None)` is `default`.
+    let mut dst: Option<Option<Prefix>> = None;
     let mut k = 0;
     while k < words.len() {
         let word = words[k];
@@ -802,10 +824,7 @@ fn virtual_route(cx: &mut Cx, s: &Statement) -> Option<VirtualRoute> {
                 took_value = false;
             }
             "src" => r.src = Some(cx.parse_token(s, v, ip)?),
-            "to" => {
-                let t = v;
-                dst = Some((route_dst(cx, s, t)?, t));
-            }
+            "to" => dst = Some(route_dst(cx, s, v)?),
             "via" | "gw" => r.via = Some(cx.parse_token(s, v, ip)?),
             "or" => r.or_via = Some(cx.parse_token(s, v, ip)?),
             "dev" | "oif" => r.dev = Some(cx.parse_token(s, v, IfName::new)?),
@@ -820,7 +839,7 @@ fn virtual_route(cx: &mut Cx, s: &Statement) -> Option<VirtualRoute> {
                 took_value = false;
             }
             _ if dst.is_none() => {
-                dst = Some((route_dst(cx, s, word)?, word));
+                dst = Some(route_dst(cx, s, word)?);
                 took_value = false;
             }
             other => {
@@ -833,7 +852,7 @@ fn virtual_route(cx: &mut Cx, s: &Statement) -> Option<VirtualRoute> {
         }
         k += if took_value { 2 } else { 1 };
     }
-    let Some((dst, _)) = dst else {
+    let Some(dst) = dst else {
         cx.error(s.keyword.at, "virtual route has no destination");
         return None;
     };
@@ -859,7 +878,9 @@ fn virtual_route(cx: &mut Cx, s: &Statement) -> Option<VirtualRoute> {
 }
 
 /// A route destination; `None` for `default`.
-fn route_dst(cx: &mut Cx, s: &Statement, t: &Token) -> Option<Option<(IpAddr, Option<u8>)>> {
+type Prefix = (IpAddr, Option<u8>);
+
+fn route_dst(cx: &mut Cx, s: &Statement, t: &Token) -> Option<Option<Prefix>> {
     if t.text == "default" {
         return Some(None);
     }

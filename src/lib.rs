@@ -2,3 +2,8 @@
 
 pub mod check;
 pub mod config;
+pub mod daemon;
+pub mod sys;
+pub mod time;
+pub mod vrrp;
+pub mod wire;

@@ -1,0 +1,1 @@
+//! The process model: the VRRP daemon loop now, the watchdog and children later.

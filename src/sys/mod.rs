@@ -1,0 +1,8 @@
+//! The only room with syscalls: sockets, rtnetlink, the event loop, scripts, the clock.
+
+pub mod announce;
+pub mod clock;
+pub mod event;
+pub mod rtnl;
+pub mod script;
+pub mod vrrp_socket;

@@ -88,6 +88,21 @@ fn is_name_byte(b: u8) -> bool {
 /// Tokenizes one (already substituted) line. Columns are 1-based character positions.
 pub fn tokenize(line: &str, file: u16, line_no: u32, diags: &mut Diagnostics) -> Vec<Token> {
     let mut tokens = Vec::new();
+    // keepalived reads lines as C strings: a NUL ends the line.
+    let line = match line.find('\0') {
+        Some(nul) => {
+            diags.error(
+                Location {
+                    file,
+                    line: line_no,
+                    col: line[..nul].chars().count() as u32 + 1,
+                },
+                "NUL byte in the config; the rest of the line is ignored",
+            );
+            &line[..nul]
+        }
+        None => line,
+    };
     let mut chars = line.char_indices().peekable();
     let at = |byte: usize| Location {
         file,
@@ -112,12 +127,20 @@ pub fn tokenize(line: &str, file: u16, line_no: u32, diags: &mut Diagnostics) ->
                 chars.next();
                 let mut text = String::new();
                 let mut closed = false;
-                for (_, c) in chars.by_ref() {
-                    if c == '"' {
-                        closed = true;
-                        break;
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '"' => {
+                            closed = true;
+                            break;
+                        }
+                        // `\"` and `\\` inside quotes, as keepalived reads script lines.
+                        '\\' if matches!(chars.peek(), Some((_, '"' | '\\'))) => {
+                            if let Some((_, escaped)) = chars.next() {
+                                text.push(escaped);
+                            }
+                        }
+                        _ => text.push(c),
                     }
-                    text.push(c);
                 }
                 if !closed {
                     diags.error(at(start), "unterminated double quote");
@@ -172,6 +195,18 @@ mod tests {
             words(r#"notify "/bin/x a # b" ! c"#),
             ["notify", "/bin/x a # b"]
         );
+    }
+
+    #[test]
+    fn escapes_inside_quotes_and_nul() {
+        assert_eq!(
+            words(r#"notify "/bin/n \"group G1\" a\\b" root"#),
+            ["notify", r#"/bin/n "group G1" a\b"#, "root"]
+        );
+        assert_eq!(words(r"path C:\x"), ["path", r"C:\x"]);
+        let mut d = Diagnostics::default();
+        assert_eq!(tokenize("a b\0c", 0, 1, &mut d).len(), 2);
+        assert_eq!(d.items.len(), 1);
     }
 
     #[test]

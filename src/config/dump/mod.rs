@@ -136,13 +136,21 @@ fn push_run_as(words: &mut Vec<String>, run_as: &Option<RunAs>) {
 }
 
 fn push_word(out: &mut String, word: &str) {
+    // A bare `include` or `$NAME=` at the start of a line would mean something else when read back.
     let needs_quotes = word.is_empty()
+        || word == "include"
+        || word.starts_with('$')
         || word
             .chars()
             .any(|c| c.is_whitespace() || matches!(c, '#' | '!' | '{' | '}' | '"'));
     if needs_quotes {
         out.push('"');
-        out.push_str(word);
+        for c in word.chars() {
+            if matches!(c, '"' | '\\') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
         out.push('"');
     } else {
         out.push_str(word);

@@ -15,14 +15,22 @@ Usage:
   keeplite -t      [-f FILE]          the same, keepalived's spelling
   keeplite compile [-f FILE] -o OUT   write the compact binary config
   keeplite dump    [-f FILE]          print the normalized config as keepalived.conf text
+  keeplite [-f FILE] [-n] [-l] [-D] [-p PIDFILE] [-P] [-V]
+                                      run the VRRP daemon (keepalived's flags)
   keeplite --version | --help
 
 Options:
   -f, --use-file FILE   config file (default /etc/keepalived/keepalived.conf); text or binary
   -o, --output OUT      output file for `compile`
   -q, --quiet           `check`: print only errors and warnings
-
-Running the daemon itself is not implemented yet: see the feature table in README.md.
+  -n, --dont-fork       stay in the foreground (keeplite always does, for now)
+  -l, --log-console     log to stderr (the default)
+  -D, --log-detail      log packet drops and actions in detail
+  -p, --pid FILE        write the pid to FILE
+  -P, --vrrp            run only the VRRP side (the only side implemented so far)
+  -C, --check           run only the health checkers (not implemented yet)
+  -V, --dont-release-vrrp
+                        leave VIPs and routes in place on exit
 ";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -38,6 +46,8 @@ struct Args {
     file: PathBuf,
     output: Option<PathBuf>,
     quiet: bool,
+    daemon: keeplite::daemon::Options,
+    checker_only: bool,
 }
 
 fn main() -> ExitCode {
@@ -59,6 +69,8 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
         file: PathBuf::from(DEFAULT_CONFIG),
         output: None,
         quiet: false,
+        daemon: Default::default(),
+        checker_only: false,
     };
     let mut words = argv.iter();
     let mut first = true;
@@ -89,6 +101,11 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
             "-f" | "--use-file" => args.file = PathBuf::from(value(word)?),
             "-o" | "--output" => args.output = Some(PathBuf::from(value(word)?)),
             "-q" | "--quiet" => args.quiet = true,
+            "-n" | "--dont-fork" | "-l" | "--log-console" | "-P" | "--vrrp" => {}
+            "-D" | "--log-detail" => args.daemon.detailed_log = true,
+            "-p" | "--pid" => args.daemon.pid_file = Some(PathBuf::from(value(word)?)),
+            "-V" | "--dont-release-vrrp" => args.daemon.dont_release_vrrp = true,
+            "-C" | "--check" => args.checker_only = true,
             w if w.starts_with("--use-file=") => {
                 args.file = PathBuf::from(&w["--use-file=".len()..])
             }
@@ -104,14 +121,10 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
 }
 
 fn run(args: Args) -> ExitCode {
-    if args.command == Command::Run {
-        eprintln!(
-            "keeplite: the daemon is not implemented yet; `keeplite check -f {}` checks the config",
-            args.file.display()
-        );
-        return ExitCode::from(1);
-    }
     let loaded = config::load(&args.file);
+    if args.command == Command::Run {
+        return run_daemon(args, loaded);
+    }
     let verdict = report(&loaded);
     let code = ExitCode::from(verdict as u8);
     match args.command {
@@ -167,7 +180,31 @@ fn run(args: Args) -> ExitCode {
                 }
             }
         }
-        Command::Run => unreachable!("handled above"),
+        Command::Run => ExitCode::SUCCESS,
+    }
+}
+
+fn run_daemon(args: Args, loaded: Loaded) -> ExitCode {
+    if args.checker_only {
+        eprintln!("keeplite: the health checker (-C) is not implemented yet");
+        return ExitCode::from(1);
+    }
+    let level = if args.daemon.detailed_log {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Info
+    };
+    let _ = simple_logger::SimpleLogger::new().with_level(level).init();
+    if report(&loaded) == Verdict::Unusable {
+        eprintln!("keeplite: {}: configuration unusable", args.file.display());
+        return ExitCode::from(3);
+    }
+    match keeplite::daemon::vrrp::run(loaded.config, args.daemon) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::from(1)
+        }
     }
 }
 

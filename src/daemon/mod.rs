@@ -1,1 +1,41 @@
-//! The process model: the VRRP daemon loop now, the watchdog and children later.
+//! The process model: today one process runs the VRRP side in the foreground; the watchdog
+//! parent and the checker child come with the process-model work.
+
+mod links;
+mod notify;
+mod scripts;
+mod vips;
+pub mod vrrp;
+
+use std::path::PathBuf;
+
+/// What the command line asks of the daemon (keepalived's flags).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// `-p`: where to write our pid.
+    pub pid_file: Option<PathBuf>,
+    /// `-V`: leave VIPs and routes in place on exit.
+    pub dont_release_vrrp: bool,
+    /// `-D`: log every received packet problem and each action.
+    pub detailed_log: bool,
+}
+
+/// Writes the pid file and removes it when dropped.
+pub(crate) struct PidFile(Option<PathBuf>);
+
+impl PidFile {
+    pub fn create(path: Option<&PathBuf>) -> std::io::Result<PidFile> {
+        if let Some(p) = path {
+            std::fs::write(p, format!("{}\n", std::process::id()))?;
+        }
+        Ok(PidFile(path.cloned()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}

@@ -274,3 +274,10 @@ mod tests {
         assert!(interface_hwaddr("x\0y").is_err());
     }
 }
+
+/// Whether IPv6 forwarding is on for `ifname`: a router's NAs carry the Router flag, or hosts
+/// would drop it from their default router list.
+pub fn ipv6_forwarding(ifname: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{ifname}/forwarding"))
+        .is_ok_and(|v| v.trim() == "1")
+}

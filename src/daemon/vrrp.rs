@@ -1,0 +1,879 @@
+//! The VRRP daemon loop: one epoll loop driving every instance's state machine. Sockets are
+//! shared per (interface, family) and packets go to instances by VRID; rtnetlink carries VIPs
+//! and link changes; scripts run as child processes. No allocation per packet or timer tick.
+
+use super::links::Links;
+use super::notify::Notifier;
+use super::scripts::{self, TrackScript};
+use super::{vips, Options, PidFile};
+use crate::config::model::{Auth, Config, VrrpInstance};
+use crate::sys::announce::{self, ArpSocket, NdiscSocket};
+use crate::sys::clock;
+use crate::sys::event::{EventBuffer, EventLoop, Interest, Signal, SignalSet};
+use crate::sys::rtnl::{self, Monitor, Rtnl};
+use crate::sys::script::{NotifyKind, UserDb};
+use crate::sys::vrrp_socket::{Ipv4Header, Vrrp4Socket, Vrrp6Socket};
+use crate::time::Instant;
+use crate::vrrp::{self as proto, Action, Advert, GroupAction, Tracker};
+use crate::wire::vrrp::{self as wire, Addresses, ChecksumForm, Endpoints, Family};
+use crate::wire::{arp, ipv4, ndisc};
+use log::{debug, error, info, warn};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+const MONITOR_TOKEN: u64 = 0;
+/// Largest datagram we read; anything longer is truncated and dropped.
+const RECV_BUFFER: usize = 4096;
+
+/// Why a received packet never reached an instance (instances count their own drops).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WireDrop {
+    Truncated,
+    IpHeader,
+    Vrrp(wire::Error),
+    VridNotOurs,
+}
+
+/// Per-reason counts of [`WireDrop`]s.
+#[derive(Clone, Debug, Default)]
+pub struct WireCounters {
+    pub truncated: u64,
+    pub ip_header: u64,
+    pub bad_version: u64,
+    pub bad_checksum: u64,
+    pub bad_type: u64,
+    pub length: u64,
+    pub other: u64,
+    pub vrid_not_ours: u64,
+}
+
+impl WireCounters {
+    fn count(&mut self, drop: WireDrop) {
+        let slot = match drop {
+            WireDrop::Truncated => &mut self.truncated,
+            WireDrop::IpHeader => &mut self.ip_header,
+            WireDrop::VridNotOurs => &mut self.vrid_not_ours,
+            WireDrop::Vrrp(wire::Error::BadVersion) => &mut self.bad_version,
+            WireDrop::Vrrp(wire::Error::BadChecksum) => &mut self.bad_checksum,
+            WireDrop::Vrrp(wire::Error::BadType) => &mut self.bad_type,
+            WireDrop::Vrrp(wire::Error::Truncated | wire::Error::CountMismatch) => &mut self.length,
+            WireDrop::Vrrp(_) => &mut self.other,
+        };
+        *slot += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.truncated
+            + self.ip_header
+            + self.bad_version
+            + self.bad_checksum
+            + self.bad_type
+            + self.length
+            + self.other
+            + self.vrid_not_ours
+    }
+}
+
+enum Socket {
+    V4(Vrrp4Socket),
+    V6(Vrrp6Socket),
+}
+
+/// One raw socket per (interface, family), shared by the instances on it.
+struct Channel {
+    ifname: String,
+    members: Vec<usize>,
+    socket: Socket,
+    drops: WireCounters,
+    ident: u16,
+}
+
+/// What the loop keeps per instance beside its state machine.
+struct InstanceIo {
+    channel: usize,
+    tracker: Tracker,
+    started: bool,
+    /// The advertised addresses in wire form, encoded once.
+    advertised: Vec<u8>,
+    /// Where adverts come from; `None` when the interface has no usable address (fault).
+    src: Option<IpAddr>,
+    fixed_src: Option<IpAddr>,
+    /// Every address the instance adds while master, to keep them out of source selection.
+    own_addresses: Vec<IpAddr>,
+}
+
+pub struct VrrpDaemon {
+    config: Config,
+    opts: Options,
+    rtnl: Rtnl,
+    monitor: Monitor,
+    links: Links,
+    events: EventLoop,
+    channels: Vec<Channel>,
+    fsms: Vec<proto::Instance>,
+    io: Vec<InstanceIo>,
+    groups: Vec<proto::SyncGroup>,
+    scripts: Vec<TrackScript>,
+    notifier: Notifier,
+    arp_sockets: HashMap<u32, ArpSocket>,
+    nd_sockets: HashMap<u32, NdiscSocket>,
+    rx: Vec<u8>,
+    tx: [u8; 2048],
+    stopping: bool,
+}
+
+/// Runs until SIGTERM or SIGINT; returns the process exit code.
+pub fn run(config: Config, opts: Options) -> Result<(), String> {
+    // Signals must be blocked before anything else, so they arrive on the signalfd only.
+    let events =
+        EventLoop::with_signals(SignalSet::DAEMON).map_err(|e| format!("event loop: {e}"))?;
+    let _pid = PidFile::create(opts.pid_file.as_ref()).map_err(|e| format!("pid file: {e}"))?;
+    let mut daemon = VrrpDaemon::new(config, opts, events)?;
+    daemon.run_loop()
+}
+
+impl VrrpDaemon {
+    fn new(mut config: Config, opts: Options, mut events: EventLoop) -> Result<VrrpDaemon, String> {
+        let mut rtnl = Rtnl::open().map_err(|e| e.to_string())?;
+        let monitor = Monitor::open().map_err(|e| e.to_string())?;
+        let links = Links::load(&mut rtnl).map_err(|e| e.to_string())?;
+        events
+            .add(
+                std::os::fd::AsFd::as_fd(&monitor),
+                MONITOR_TOKEN,
+                Interest::Readable,
+            )
+            .map_err(|e| format!("epoll: {e}"))?;
+
+        // An instance whose interface does not exist cannot bind a socket: it is left out, loudly.
+        config.instances.retain(|i| {
+            let present = links.get(i.interface.as_str()).is_some();
+            if !present {
+                error!(
+                    "({}) interface {} does not exist; instance not started",
+                    i.name,
+                    i.interface.as_str()
+                );
+            }
+            present
+        });
+        let names: Vec<String> = config.instances.iter().map(|i| i.name.clone()).collect();
+        for g in &mut config.sync_groups {
+            g.group.retain(|m| names.contains(m));
+        }
+
+        let now = clock::now();
+        let mut channels: Vec<Channel> = Vec::new();
+        let mut io = Vec::new();
+        let mut fsms = Vec::new();
+        for (k, i) in config.instances.iter().enumerate() {
+            let ipv6 = i.is_ipv6();
+            let channel = match channels.iter().position(|c| {
+                c.ifname == i.interface.as_str() && matches!(c.socket, Socket::V6(_)) == ipv6
+            }) {
+                Some(c) => c,
+                None => {
+                    let socket = open_socket(i.interface.as_str(), ipv6)?;
+                    let token = 1 + channels.len() as u64;
+                    let fd = match &socket {
+                        Socket::V4(s) => std::os::fd::AsFd::as_fd(s),
+                        Socket::V6(s) => std::os::fd::AsFd::as_fd(s),
+                    };
+                    events
+                        .add(fd, token, Interest::Readable)
+                        .map_err(|e| format!("epoll: {e}"))?;
+                    channels.push(Channel {
+                        ifname: i.interface.as_str().to_string(),
+                        members: Vec::new(),
+                        socket,
+                        drops: WireCounters::default(),
+                        ident: 0,
+                    });
+                    channels.len() - 1
+                }
+            };
+            if i.unicast_peer.is_empty() {
+                join_group(&channels[channel].socket, i, &config)?;
+            }
+            channels[channel].members.push(k);
+            let family = if ipv6 { Family::Ipv6 } else { Family::Ipv4 };
+            let mut buf = [0u8; 255 * 16];
+            let advertised = proto_advertised(i);
+            let advertised = Addresses::encode(&mut buf, family, advertised.iter().copied())
+                .map(|a| a.as_bytes().to_vec())
+                .unwrap_or_default();
+            let own_addresses = vips::addresses(i).iter().map(|v| v.addr).collect();
+            let fixed_src = i.unicast_src_ip.or(i.mcast_src_ip);
+            let mut tracker = Tracker::new(&config, i);
+            let tracked: Vec<String> = tracker.interfaces().map(str::to_string).collect();
+            for name in tracked {
+                let up = links.get(&name).is_some_and(|l| l.up);
+                tracker.set_interface(&name, up);
+            }
+            fsms.push(proto::Instance::new(i, now));
+            io.push(InstanceIo {
+                channel,
+                tracker,
+                started: false,
+                advertised,
+                src: None,
+                fixed_src,
+                own_addresses,
+            });
+        }
+        let groups = config
+            .sync_groups
+            .iter()
+            .map(|g| proto::SyncGroup::new(g, &config.instances, &mut fsms))
+            .collect();
+        let users = UserDb::load().map_err(|e| format!("reading users: {e}"))?;
+        let scripts = scripts::prepare(&config, &users, now);
+        let notifier = Notifier::new(&config, users);
+        Ok(VrrpDaemon {
+            config,
+            opts,
+            rtnl,
+            monitor,
+            links,
+            events,
+            channels,
+            fsms,
+            io,
+            groups,
+            scripts,
+            notifier,
+            arp_sockets: HashMap::new(),
+            nd_sockets: HashMap::new(),
+            rx: vec![0; RECV_BUFFER],
+            tx: [0; 2048],
+            stopping: false,
+        })
+    }
+
+    fn run_loop(&mut self) -> Result<(), String> {
+        info!(
+            "keeplite {} VRRP: {} instance(s) on {} socket(s)",
+            env!("CARGO_PKG_VERSION"),
+            self.fsms.len(),
+            self.channels.len()
+        );
+        let now = clock::now();
+        // Addresses a previous run may have left behind would answer for a VIP we do not own.
+        for k in 0..self.fsms.len() {
+            vips::remove(&mut self.rtnl, &self.links, &self.config.instances[k]);
+            self.refresh_source(k);
+        }
+        for k in 0..self.fsms.len() {
+            self.apply_tracking(now, k);
+        }
+        for g in 0..self.groups.len() {
+            self.groups[g].start(now, &mut self.fsms);
+        }
+        self.settle(now);
+
+        let mut ready = EventBuffer::with_capacity(64 + self.channels.len());
+        loop {
+            let deadline = self.next_deadline();
+            if let Err(e) = self.events.wait(deadline, &mut ready) {
+                return Err(format!("event loop: {e}"));
+            }
+            let now = clock::now();
+            for event in ready.iter() {
+                match event.token {
+                    MONITOR_TOKEN => self.on_monitor(now),
+                    token => self.on_channel(now, (token - 1) as usize),
+                }
+            }
+            for signal in ready.signals().iter() {
+                match signal {
+                    Signal::Term | Signal::Int => self.stopping = true,
+                    Signal::Hup => {
+                        warn!("SIGHUP: reloading is not implemented yet; configuration unchanged")
+                    }
+                    Signal::Usr1 | Signal::Usr2 => self.log_state(),
+                    Signal::Chld => {}
+                }
+            }
+            let now = clock::now();
+            if self.stopping {
+                self.shutdown(now);
+                return Ok(());
+            }
+            self.on_timers(now);
+            self.settle(now);
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let fsm = self.fsms.iter().filter_map(|f| f.poll_timeout()).min();
+        [
+            fsm,
+            scripts::next_deadline(&self.scripts),
+            self.notifier.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn on_timers(&mut self, now: Instant) {
+        for fsm in &mut self.fsms {
+            if fsm.poll_timeout().is_some_and(|t| t <= now) {
+                fsm.handle_timeout(now);
+            }
+        }
+        let mut changed = Vec::new();
+        scripts::poll(&mut self.scripts, now, |k, status| {
+            changed.push((k, status))
+        });
+        for (k, status) in changed {
+            let name = self.scripts[k].name.clone();
+            for i in 0..self.io.len() {
+                if self.io[i].tracker.set_script(&name, status) {
+                    self.apply_tracking(now, i);
+                }
+            }
+        }
+        self.notifier.reap(now);
+    }
+
+    /// Feeds tracking results to an instance, starting it once nothing is pending.
+    fn apply_tracking(&mut self, now: Instant, k: usize) {
+        let verdict = self.io[k].tracker.verdict();
+        let fault = verdict.fault || self.io[k].src.is_none();
+        let fsm = &mut self.fsms[k];
+        fsm.set_priority_offset(now, verdict.offset);
+        if !self.io[k].started {
+            if verdict.pending {
+                return;
+            }
+            fsm.set_fault(now, fault);
+            fsm.start(now);
+            self.io[k].started = true;
+        } else {
+            fsm.set_fault(now, fault);
+        }
+    }
+
+    /// Picks the advert source address again (after address changes).
+    fn refresh_source(&mut self, k: usize) {
+        let i = &self.config.instances[k];
+        let io = &mut self.io[k];
+        let src = io.fixed_src.or_else(|| {
+            let index = self.links.get(i.interface.as_str())?.index;
+            self.links
+                .source_address(index, i.is_ipv6(), &io.own_addresses)
+        });
+        if src != io.src {
+            match src {
+                Some(a) => info!("({}) advert source {a}", i.name),
+                None => warn!(
+                    "({}) {} has no usable address to send adverts from",
+                    i.name,
+                    i.interface.as_str()
+                ),
+            }
+            io.src = src;
+            self.fsms[k].set_src_addr(src);
+        }
+    }
+
+    fn on_monitor(&mut self, now: Instant) {
+        let mut buf = [0u8; rtnl::RECV_BUFFER_LEN];
+        let mut links_changed: Vec<(String, bool)> = Vec::new();
+        let mut addresses_changed = false;
+        let links = &mut self.links;
+        let result = self.monitor.read_events(&mut buf, |event| match event {
+            rtnl::Event::Link {
+                index,
+                name,
+                up,
+                running,
+            } => {
+                if links.set_link(index, name, up && running) {
+                    links_changed.push((name.to_string(), up && running));
+                }
+            }
+            rtnl::Event::LinkDeleted { index, name } => {
+                if links.set_link(index, name, false) {
+                    links_changed.push((name.to_string(), false));
+                }
+            }
+            rtnl::Event::Address {
+                added,
+                index,
+                addr,
+                prefix,
+            } => {
+                links.address_event(added, index, addr, prefix);
+                addresses_changed = true;
+            }
+            rtnl::Event::Overrun => addresses_changed = true,
+        });
+        if let Err(e) = result {
+            error!("rtnetlink monitor: {e}");
+        }
+        for (name, up) in &links_changed {
+            info!("interface {name} is {}", if *up { "up" } else { "down" });
+        }
+        for k in 0..self.io.len() {
+            let before = self.io[k].src;
+            if addresses_changed {
+                self.refresh_source(k);
+            }
+            let mut touched = before != self.io[k].src;
+            for (name, up) in &links_changed {
+                touched |= self.io[k].tracker.set_interface(name, *up);
+            }
+            if touched {
+                self.apply_tracking(now, k);
+            }
+        }
+    }
+
+    fn on_channel(&mut self, now: Instant, c: usize) {
+        let Some(channel) = self.channels.get_mut(c) else {
+            return;
+        };
+        // Drain the socket: level-triggered epoll would wake us again anyway, but one pass is cheaper.
+        loop {
+            let received = match &channel.socket {
+                Socket::V4(s) => s.recv(&mut self.rx),
+                Socket::V6(s) => s.recv(&mut self.rx),
+            };
+            let rx = match received {
+                Ok(Some(rx)) => rx,
+                Ok(None) => return,
+                Err(e) => {
+                    warn!("{}: receive: {e}", channel.ifname);
+                    return;
+                }
+            };
+            if rx.truncated {
+                channel.drops.count(WireDrop::Truncated);
+                continue;
+            }
+            let (payload, src, dst, ttl, family) = match &channel.socket {
+                Socket::V4(_) => {
+                    let datagram = &self.rx[..rx.len];
+                    let Ok(packet) = ipv4::Packet::new_checked(datagram) else {
+                        channel.drops.count(WireDrop::IpHeader);
+                        continue;
+                    };
+                    let Ok(header) = ipv4::Repr::parse(&packet) else {
+                        channel.drops.count(WireDrop::IpHeader);
+                        continue;
+                    };
+                    let start = packet.header_len();
+                    let end = start + usize::from(header.payload_len);
+                    (
+                        &self.rx[start..end.min(rx.len)],
+                        IpAddr::V4(header.src_addr),
+                        IpAddr::V4(header.dst_addr),
+                        header.ttl,
+                        Family::Ipv4,
+                    )
+                }
+                Socket::V6(_) => (
+                    rx.payload(&self.rx),
+                    rx.src,
+                    rx.dst.unwrap_or(IpAddr::V6(wire::IPV6_GROUP)),
+                    rx.ttl_or_hop_limit,
+                    Family::Ipv6,
+                ),
+            };
+            let parsed = parse_advert(payload, family, src, dst);
+            let repr = match parsed {
+                Ok(repr) => repr,
+                Err(e) => {
+                    if self.opts.detailed_log {
+                        debug!("{}: dropped a packet from {src}: {e}", channel.ifname);
+                    }
+                    channel.drops.count(WireDrop::Vrrp(e));
+                    continue;
+                }
+            };
+            // The instance on this socket with this VRID (unicast instances may share one VRID
+            // with disjoint peers: prefer the one that lists the sender).
+            let instances = &self.config.instances;
+            let target = channel
+                .members
+                .iter()
+                .copied()
+                .filter(|&k| instances[k].virtual_router_id.get() == repr.vrid)
+                .max_by_key(|&k| instances[k].unicast_peer.iter().any(|p| p.addr == src));
+            let Some(k) = target else {
+                channel.drops.count(WireDrop::VridNotOurs);
+                continue;
+            };
+            let mut addresses: heapless::Vec<IpAddr, 255> = heapless::Vec::new();
+            for a in repr.addresses.iter() {
+                // Capacity is the one-byte count's maximum: cannot overflow.
+                let _ = addresses.push(a);
+            }
+            let (adver_int_centis, auth) = match repr.version {
+                wire::Version::V2 {
+                    auth_type,
+                    adver_int_secs,
+                    auth_data,
+                } => (
+                    u16::from(adver_int_secs) * 100,
+                    Some((auth_type, auth_data)),
+                ),
+                wire::Version::V3 {
+                    max_adver_int_centis,
+                } => (max_adver_int_centis, None),
+            };
+            let advert = Advert {
+                src,
+                ttl,
+                unicast: !dst.is_multicast(),
+                version: repr.version.number(),
+                vrid: repr.vrid,
+                priority: repr.priority,
+                adver_int_centis,
+                auth,
+                addresses: &addresses,
+            };
+            if let Err(reason) = self.fsms[k].handle_advert(now, &advert) {
+                if self.opts.detailed_log {
+                    debug!(
+                        "({}) dropped an advert from {src}: {reason:?}",
+                        instances[k].name
+                    );
+                }
+            }
+        }
+    }
+
+    /// Lets sync groups react, then carries out every pending action.
+    fn settle(&mut self, now: Instant) {
+        for g in 0..self.groups.len() {
+            self.groups[g].update(now, &mut self.fsms);
+        }
+        for k in 0..self.fsms.len() {
+            while let Some(action) = self.fsms[k].poll_action() {
+                self.act(now, k, action);
+            }
+        }
+        for g in 0..self.groups.len() {
+            while let Some(GroupAction::Notify(state)) = self.groups[g].poll_action() {
+                let cfg = &self.config.sync_groups[g];
+                info!(
+                    "({}) sync group entering {} state",
+                    cfg.name,
+                    state.as_str()
+                );
+                self.notifier.state_change(
+                    now,
+                    NotifyKind::Group,
+                    &cfg.name,
+                    &cfg.notify,
+                    state,
+                    0,
+                );
+            }
+        }
+    }
+
+    fn act(&mut self, now: Instant, k: usize, action: Action) {
+        let i = &self.config.instances[k];
+        match action {
+            Action::SendAdvert {
+                priority,
+                adver_int_centis,
+            } => self.send_advert(k, priority, adver_int_centis),
+            Action::AddAddresses => vips::add(&mut self.rtnl, &self.links, i),
+            Action::RemoveAddresses => {
+                if !(self.stopping && self.opts.dont_release_vrrp) {
+                    vips::remove(&mut self.rtnl, &self.links, i);
+                }
+            }
+            Action::Announce { repeat } => self.announce(k, repeat, false),
+            Action::AnnounceSource => self.announce(k, 1, true),
+            Action::Notify(state) => {
+                info!("({}) Entering {} STATE", i.name, state.as_str());
+                let priority = self.fsms[k].effective_priority();
+                self.notifier.state_change(
+                    now,
+                    NotifyKind::Instance,
+                    &i.name,
+                    &i.notify,
+                    state,
+                    priority,
+                );
+            }
+            Action::NotifyMasterRxLowerPri => self
+                .notifier
+                .run_command(now, &i.notify.notify_master_rx_lower_pri),
+            Action::NotifyStop => {
+                let priority = self.fsms[k].effective_priority();
+                self.notifier
+                    .stop(now, NotifyKind::Instance, &i.name, &i.notify, priority);
+            }
+        }
+    }
+
+    fn send_advert(&mut self, k: usize, priority: u8, adver_int_centis: u16) {
+        let i = &self.config.instances[k];
+        let io = &self.io[k];
+        let Some(src) = io.src else { return };
+        let family = if i.is_ipv6() {
+            Family::Ipv6
+        } else {
+            Family::Ipv4
+        };
+        let Some(addresses) = Addresses::new(&io.advertised, family) else {
+            return;
+        };
+        let version = match i.version {
+            crate::config::model::Version::V2 { auth, .. } => {
+                let (auth_type, auth_data) = match auth {
+                    Some(Auth::Pass(key)) => (wire::auth_type::PASS, key),
+                    Some(Auth::Ah(key)) => (wire::auth_type::AH, key),
+                    None => (wire::auth_type::NONE, [0; 8]),
+                };
+                wire::Version::V2 {
+                    auth_type,
+                    adver_int_secs: u8::try_from(adver_int_centis / 100).unwrap_or(u8::MAX),
+                    auth_data,
+                }
+            }
+            crate::config::model::Version::V3 { .. } => wire::Version::V3 {
+                max_adver_int_centis: adver_int_centis,
+            },
+        };
+        let repr = wire::Repr {
+            version,
+            vrid: i.virtual_router_id.get(),
+            priority,
+            addresses,
+        };
+        let group = multicast_group(i, &self.config);
+        let peers = i.unicast_peer.iter().map(|p| p.addr);
+        let destinations: heapless::Vec<IpAddr, 64> = if i.unicast_peer.is_empty() {
+            heapless::Vec::from_slice(&[group]).unwrap_or_default()
+        } else {
+            peers.take(64).collect()
+        };
+        let channel = &mut self.channels[io.channel];
+        for dst in destinations {
+            let result = match (&channel.socket, src, dst) {
+                (Socket::V4(socket), IpAddr::V4(s), IpAddr::V4(d)) => {
+                    // keepalived before 1.3.6 put the group in the pseudo-header for unicast too.
+                    let sum_dst = if i.old_unicast_checksum { group } else { dst };
+                    let Some(endpoints) = Endpoints::new(src, sum_dst) else {
+                        continue;
+                    };
+                    let body_len = repr.buffer_len();
+                    let total = 20 + body_len;
+                    let Some(out) = self.tx.get_mut(..total) else {
+                        continue;
+                    };
+                    channel.ident = channel.ident.wrapping_add(1);
+                    let header = ipv4::Repr {
+                        src_addr: s,
+                        dst_addr: d,
+                        protocol: wire::IP_PROTOCOL,
+                        payload_len: body_len as u16,
+                        tos: wire::IPV4_TOS,
+                        ident: channel.ident,
+                        dont_frag: false,
+                        ttl: if d.is_multicast() {
+                            wire::TTL
+                        } else {
+                            i.unicast_ttl.unwrap_or(wire::TTL)
+                        },
+                    };
+                    let mut packet = ipv4::Packet::new_unchecked(&mut out[..]);
+                    header.emit(&mut packet);
+                    let mut body = wire::Packet::new_unchecked(&mut out[20..], Family::Ipv4);
+                    repr.emit(&mut body, &endpoints, ChecksumForm::WithPseudoHeader);
+                    socket.send_datagram(&out[..total], d)
+                }
+                (Socket::V6(socket), IpAddr::V6(s), IpAddr::V6(d)) => {
+                    let Some(endpoints) = Endpoints::new(src, dst) else {
+                        continue;
+                    };
+                    let len = repr.buffer_len();
+                    let Some(out) = self.tx.get_mut(..len) else {
+                        continue;
+                    };
+                    let mut body = wire::Packet::new_unchecked(&mut out[..], Family::Ipv6);
+                    repr.emit(&mut body, &endpoints, ChecksumForm::WithPseudoHeader);
+                    socket.send(&out[..len], Some(s), d)
+                }
+                _ => continue,
+            };
+            if let Err(e) = result {
+                warn!("({}) sending advert to {dst}: {e}", i.name);
+            }
+        }
+    }
+
+    /// Gratuitous ARP / unsolicited NA for every VIP (or, for `source`, our own address).
+    fn announce(&mut self, k: usize, repeat: u32, source: bool) {
+        let i = &self.config.instances[k];
+        let targets: Vec<(IpAddr, String)> = if source {
+            self.io[k]
+                .src
+                .map(|a| (a, i.interface.as_str().to_string()))
+                .into_iter()
+                .collect()
+        } else {
+            vips::addresses(i)
+                .iter()
+                .map(|v| (v.addr, vips::vip_ifname(i, v).to_string()))
+                .collect()
+        };
+        for _ in 0..repeat.max(1) {
+            for (addr, ifname) in &targets {
+                let Some(link) = self.links.get(ifname) else {
+                    continue;
+                };
+                let (index, mac) = (link.index, link.mac);
+                let Some(mac) = mac else { continue };
+                let result = match addr {
+                    IpAddr::V4(a) => {
+                        let mut frame = [0u8; arp::GRATUITOUS_ARP_LEN];
+                        let len = arp::emit_gratuitous_arp(&mut frame, mac, *a);
+                        let socket = match self.arp_sockets.entry(index) {
+                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(v) => {
+                                match ArpSocket::open(index) {
+                                    Ok(s) => v.insert(s),
+                                    Err(e) => {
+                                        warn!("({}) GARP socket on {ifname}: {e}", i.name);
+                                        continue;
+                                    }
+                                }
+                            }
+                        };
+                        socket.send_frame(&frame[..len])
+                    }
+                    IpAddr::V6(a) => {
+                        let mut message = [0u8; ndisc::UNSOLICITED_NA_LEN];
+                        let router = announce::ipv6_forwarding(ifname);
+                        let len = ndisc::emit_unsolicited_na(&mut message, mac, *a, router);
+                        let socket = match self.nd_sockets.entry(index) {
+                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(v) => {
+                                match NdiscSocket::open(ifname) {
+                                    Ok(s) => v.insert(s),
+                                    Err(e) => {
+                                        warn!("({}) NA socket on {ifname}: {e}", i.name);
+                                        continue;
+                                    }
+                                }
+                            }
+                        };
+                        socket.send_unsolicited_na(&message[..len], *a)
+                    }
+                };
+                if let Err(e) = result {
+                    warn!("({}) announcing {addr} on {ifname}: {e}", i.name);
+                }
+            }
+        }
+    }
+
+    fn shutdown(&mut self, now: Instant) {
+        info!("stopping");
+        for fsm in &mut self.fsms {
+            fsm.shutdown(now);
+        }
+        self.settle(now);
+        scripts::kill_all(&mut self.scripts);
+    }
+
+    fn log_state(&self) {
+        for (k, fsm) in self.fsms.iter().enumerate() {
+            let i = &self.config.instances[k];
+            info!(
+                "({}) state {} priority {} (configured {}), master {:?}, stats {:?}",
+                i.name,
+                fsm.state().as_str(),
+                fsm.effective_priority(),
+                i.priority.get(),
+                fsm.master_address(),
+                fsm.stats()
+            );
+        }
+        for c in &self.channels {
+            info!(
+                "socket {} {}: dropped before an instance: {:?}",
+                c.ifname,
+                if matches!(c.socket, Socket::V6(_)) {
+                    "IPv6"
+                } else {
+                    "IPv4"
+                },
+                c.drops
+            );
+        }
+    }
+}
+
+fn proto_advertised(i: &VrrpInstance) -> Vec<IpAddr> {
+    use crate::config::model::VirtualAddresses;
+    match &i.virtual_ipaddress {
+        VirtualAddresses::V4(v) => v.iter().map(|a| IpAddr::V4(a.addr)).take(255).collect(),
+        VirtualAddresses::V6(v) => v.iter().map(|a| IpAddr::V6(a.addr)).take(89).collect(),
+    }
+}
+
+fn multicast_group(i: &VrrpInstance, config: &Config) -> IpAddr {
+    i.mcast_dst_ip.unwrap_or(if i.is_ipv6() {
+        IpAddr::V6(config.global.vrrp_mcast_group6.unwrap_or(wire::IPV6_GROUP))
+    } else {
+        IpAddr::V4(config.global.vrrp_mcast_group4.unwrap_or(wire::IPV4_GROUP))
+    })
+}
+
+fn open_socket(ifname: &str, ipv6: bool) -> Result<Socket, String> {
+    let socket = if ipv6 {
+        Vrrp6Socket::open(ifname).map(Socket::V6)
+    } else {
+        Vrrp4Socket::open(ifname, Ipv4Header::Caller).map(Socket::V4)
+    };
+    socket.map_err(|e| format!("VRRP socket on {ifname}: {e}"))
+}
+
+fn join_group(socket: &Socket, i: &VrrpInstance, config: &Config) -> Result<(), String> {
+    let result = match (socket, multicast_group(i, config)) {
+        (Socket::V4(s), IpAddr::V4(g)) => s.join(g),
+        (Socket::V6(s), IpAddr::V6(g)) => s.join(g),
+        _ => return Ok(()),
+    };
+    match result {
+        Ok(()) => Ok(()),
+        // Another instance on this socket joined it already.
+        Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(()),
+        Err(e) => Err(format!(
+            "({}) joining the VRRP group on {}: {e}",
+            i.name,
+            i.interface.as_str()
+        )),
+    }
+}
+
+/// Parses a VRRP message; for VRRPv3 over IPv4 also accepts the checksum keepalived before
+/// 1.3.6 sent for unicast (group address in the pseudo-header).
+fn parse_advert(
+    payload: &[u8],
+    family: Family,
+    src: IpAddr,
+    dst: IpAddr,
+) -> Result<wire::Repr<'_>, wire::Error> {
+    let packet = wire::Packet::new_checked(payload, family)?;
+    let endpoints = Endpoints::new(src, dst).ok_or(wire::Error::FamilyMismatch)?;
+    match wire::Repr::parse(&packet, &endpoints) {
+        Ok((repr, _form)) => Ok(repr),
+        Err(wire::Error::BadChecksum) if family == Family::Ipv4 && !dst.is_multicast() => {
+            let old = Endpoints::new(src, IpAddr::V4(wire::IPV4_GROUP))
+                .ok_or(wire::Error::FamilyMismatch)?;
+            wire::Repr::parse(&packet, &old).map(|(repr, _)| repr)
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -17,13 +17,19 @@
 # (both programs run there, the same way). `keepalived -t` in 2.2.7 does not fork: the whole parse
 # and check happens in the one process /usr/bin/time waits for.
 #
-# Environment: RUNS (timed runs per command, default 20), WARMUP (default 3), RSS_RUNS (default 5),
-# KEEPALIVED (default /usr/sbin/keepalived), CARGO_TARGET_DIR (respected), SKIP_BUILD=1,
+# Timing is done in ROUNDS rounds of RUNS runs per command, the rounds one after the other and the
+# samples pooled, so that a burst of load from something else on the machine spreads over all the
+# commands instead of landing on one of them.
+#
+# Environment: RUNS (timed runs per command per round, default 10), ROUNDS (default 3), WARMUP
+# (default 3, per round), RSS_RUNS (default 5), KEEPALIVED (default /usr/sbin/keepalived),
+# CARGO_TARGET_DIR (respected), SKIP_BUILD=1, BENCH_COMMIT (shown when ROOT is not a git checkout),
 # KEEP_WORK=1 (keep the temp dir with the generated files), NO_HYPERFINE=1 (time with a python loop).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-RUNS=${RUNS:-20}
+RUNS=${RUNS:-10}
+ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-3}
 RSS_RUNS=${RSS_RUNS:-5}
 KEEPALIVED=${KEEPALIVED:-/usr/sbin/keepalived}
@@ -113,29 +119,32 @@ done
 
 # wall time
 if [[ ${NO_HYPERFINE:-0} != 1 ]] && command -v hyperfine >/dev/null; then
-    TIMER="hyperfine $(hyperfine --version | cut -d' ' -f2) (-N, $WARMUP warmup, $RUNS runs, median)"
+    TIMER="hyperfine $(hyperfine --version | cut -d' ' -f2) (-N, $ROUNDS rounds of $WARMUP warmup + $RUNS runs, median of the $((ROUNDS * RUNS)) pooled runs)"
     args=()
     for i in "${!NAMES[@]}"; do args+=(-n "${NAMES[$i]}" "${CMDS[$i]}"); done
-    log "timing with hyperfine ($RUNS runs each) ..."
-    "${IN_NS[@]}" hyperfine -N -i --style none --warmup "$WARMUP" --runs "$RUNS" \
-        --export-json times.json "${args[@]}" >hyperfine.out 2>&1
+    for ((round = 1; round <= ROUNDS; round++)); do
+        log "timing with hyperfine, round $round of $ROUNDS ($RUNS runs each) ..."
+        "${IN_NS[@]}" hyperfine -N -i --style none --warmup "$WARMUP" --runs "$RUNS" \
+            --export-json "times.$round.json" "${args[@]}" >>hyperfine.out 2>&1
+    done
 else
     # No hyperfine: time each run from python (fork/exec/wait, like hyperfine -N), not with
     # `date` in a shell loop, whose own forks would land inside the measured interval.
-    TIMER="python3 perf_counter loop ($WARMUP warmup, $RUNS runs, median)"
-    log "timing with a python3 loop ($RUNS runs each) ..."
-    "${IN_NS[@]}" python3 - "$WARMUP" "$RUNS" "${NAMES[@]}" -- "${CMDS[@]}" >times.txt <<'PY'
+    TIMER="python3 perf_counter loop ($ROUNDS rounds of $WARMUP warmup + $RUNS runs, median of the $((ROUNDS * RUNS)) pooled runs)"
+    log "timing with a python3 loop ($ROUNDS rounds of $RUNS runs each) ..."
+    "${IN_NS[@]}" python3 - "$ROUNDS" "$WARMUP" "$RUNS" "${NAMES[@]}" -- "${CMDS[@]}" >times.txt <<'PY'
 import subprocess, sys, time
-warmup, runs, rest = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+rounds, warmup, runs, rest = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 sep = rest.index("--")
-for name, cmd in zip(rest[:sep], rest[sep + 1:]):
-    argv = cmd.split()
-    for r in range(warmup + runs):
-        t0 = time.perf_counter_ns()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        t1 = time.perf_counter_ns()
-        if r >= warmup:
-            print(name, t1 - t0)
+for _ in range(rounds):
+    for name, cmd in zip(rest[:sep], rest[sep + 1:]):
+        argv = cmd.split()
+        for r in range(warmup + runs):
+            t0 = time.perf_counter_ns()
+            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            t1 = time.perf_counter_ns()
+            if r >= warmup:
+                print(name, t1 - t0)
 PY
 fi
 
@@ -155,6 +164,7 @@ NPROC=$(nproc)
 KERNEL=$(uname -r)
 LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
 KEEPLITE_VERSION=$("$KEEPLITE" --version)
+COMMIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo "${BENCH_COMMIT:-unknown}")
 KEEPLITE_SIZE=$(stat -c %s "$KEEPLITE")
 KEEPALIVED_VERSION=none
 if [[ $HAVE_KEEPALIVED == 1 ]]; then KEEPALIVED_VERSION=$("$KEEPALIVED" --version 2>&1 | sed -n 1p); fi
@@ -164,8 +174,8 @@ TEXT_LINES=$(wc -l <big.conf)
 BIN_SIZE=0
 if [[ $HAVE_BIN == 1 ]]; then BIN_SIZE=$(stat -c %s big.bin); fi
 TINY_LINES=$(wc -l <tiny.conf)
-export WORK TIMER RUNS RSS_RUNS SUMMARY WARNINGS NS CPU NPROC KERNEL LOADAVG_START LOADAVG_END \
-    KEEPLITE_VERSION KEEPLITE_SIZE KEEPALIVED_VERSION RUSTC_VERSION TEXT_SIZE TEXT_LINES BIN_SIZE TINY_LINES
+export WORK TIMER RSS_RUNS SUMMARY WARNINGS NS CPU NPROC KERNEL LOADAVG_START LOADAVG_END \
+    KEEPLITE_VERSION COMMIT KEEPLITE_SIZE KEEPALIVED_VERSION RUSTC_VERSION TEXT_SIZE TEXT_LINES BIN_SIZE TINY_LINES
 
 python3 - <<'EOF'
 import json, os, statistics as st
@@ -173,9 +183,11 @@ import json, os, statistics as st
 E = os.environ
 work = E["WORK"]
 times = {}  # name -> list of seconds
-if os.path.exists(f"{work}/times.json"):
-    for r in json.load(open(f"{work}/times.json"))["results"]:
-        times[r["command"]] = r["times"]
+rounds = sorted(f for f in os.listdir(work) if f.startswith("times.") and f.endswith(".json"))
+if rounds:
+    for f in rounds:
+        for r in json.load(open(f"{work}/{f}"))["results"]:
+            times.setdefault(r["command"], []).extend(r["times"])
 else:
     for line in open(f"{work}/times.txt"):
         n, ns = line.split()
@@ -212,7 +224,7 @@ rows = [(n, label) for n, label in rows if n in med]
 print("## Config loading (issue: foundation)\n")
 print("Reproduce: `bash tests/bench/config_bench.sh`\n")
 print(f"Machine: {E['NPROC']} CPU, {E['CPU']}, Linux {E['KERNEL']} (load average before: {E['LOADAVG_START']}, after: {E['LOADAVG_END']})  ")
-print(f"Tools: {E['KEEPLITE_VERSION']} (release build, {int(E['KEEPLITE_SIZE']) // 1024} KiB), {E['RUSTC_VERSION']}, "
+print(f"Tools: {E['KEEPLITE_VERSION']} (commit {E['COMMIT']}, release build, {int(E['KEEPLITE_SIZE']) // 1024} KiB), {E['RUSTC_VERSION']}, "
       f"{E['KEEPALIVED_VERSION']} (Debian), timing by {E['TIMER']}, peak RSS by GNU time %M (median of {E['RSS_RUNS']})\n")
 print(f"Input: generated by tests/bench/gen_config.py: {int(E['TEXT_LINES']):,} lines; keeplite reads it as: "
       f"`{E['SUMMARY'].split(': ', 1)[-1] or '(no summary)'}`; {E['WARNINGS']} warning lines on stderr.\n")

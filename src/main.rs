@@ -147,12 +147,16 @@ fn run(args: Args) -> ExitCode {
                     }
                 );
             }
+            // The process ends here: let the OS reclaim the model at once instead of freeing
+            // it node by node (a large config has tens of thousands of allocations).
+            std::mem::forget(loaded);
             code
         }
         Command::Dump => {
             if verdict != Verdict::Unusable {
                 print!("{}", config::dump(&loaded.config));
             }
+            std::mem::forget(loaded);
             code
         }
         Command::Compile => {

@@ -1,12 +1,29 @@
 //! CRC-32 (IEEE 802.3 / ISO-HDLC: reflected, poly 0xEDB88320, init and xorout 0xFFFFFFFF) guarding
-//! the binary config header, hand-rolled so the check costs a 1 KiB table and no dependency.
+//! the binary config header, hand-rolled: four 1 KiB tables (slicing-by-4, four bytes per step,
+//! about 3x the byte-wise speed) and no dependency.
 
 /// Reflected form of the IEEE 802.3 polynomial 0x04C11DB7.
 const POLY: u32 = 0xEDB8_8320;
 
-/// Byte-at-a-time lookup table, built by the compiler so startup does no work and the table
-/// lives in read-only data.
-const TABLE: [u32; 256] = build_table();
+/// Lookup tables built by the compiler (read-only data, no start-up work): `TABLES[0]` is the
+/// byte-wise table, `TABLES[k][b]` the CRC of byte `b` followed by `k` zero bytes.
+const TABLES: [[u32; 256]; 4] = build_tables();
+
+const fn build_tables() -> [[u32; 256]; 4] {
+    let mut tables = [[0u32; 256]; 4];
+    tables[0] = build_table();
+    let mut k = 1;
+    while k < 4 {
+        let mut n = 0;
+        while n < 256 {
+            let prev = tables[k - 1][n];
+            tables[k][n] = tables[0][(prev & 0xFF) as usize] ^ (prev >> 8);
+            n += 1;
+        }
+        k += 1;
+    }
+    tables
+}
 
 const fn build_table() -> [u32; 256] {
     let mut table = [0u32; 256];
@@ -45,9 +62,18 @@ impl Crc32 {
     }
 
     pub fn update(&mut self, data: &[u8]) {
+        let t = &TABLES;
         let mut c = self.state;
-        for &b in data {
-            c = TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
+        let mut words = data.chunks_exact(4);
+        for w in &mut words {
+            let x = c ^ u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            c = t[3][(x & 0xFF) as usize]
+                ^ t[2][((x >> 8) & 0xFF) as usize]
+                ^ t[1][((x >> 16) & 0xFF) as usize]
+                ^ t[0][(x >> 24) as usize];
+        }
+        for &b in words.remainder() {
+            c = t[0][((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
         }
         self.state = c;
     }
@@ -93,9 +119,9 @@ mod tests {
 
     #[test]
     fn table_spot_checks() {
-        assert_eq!(TABLE[0], 0);
-        assert_eq!(TABLE[1], 0x7707_3096);
-        assert_eq!(TABLE[255], 0x2D02_EF8D);
+        assert_eq!(TABLES[0][0], 0);
+        assert_eq!(TABLES[0][1], 0x7707_3096);
+        assert_eq!(TABLES[0][255], 0x2D02_EF8D);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! keepalived.conf and the compact binary config: reading, checking, writing.
 
 pub mod binary;
+pub mod compact;
 pub mod crc32;
 pub mod diag;
 pub mod lexer;

@@ -5,10 +5,26 @@ use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A time span in microseconds (timers are integer microseconds everywhere).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Micros(pub u64);
+
+impl Serialize for Micros {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match super::compact::encode_micros(self.0) {
+            Some(v) => s.serialize_u64(v),
+            None => Err(serde::ser::Error::custom("time span too large")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Micros {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = u64::deserialize(d)?;
+        super::compact::decode_micros(v)
+            .map(Micros)
+            .ok_or_else(|| serde::de::Error::custom("time span too large"))
+    }
+}
 
 impl Micros {
     pub const fn from_secs(secs: u64) -> Self {
@@ -441,6 +457,7 @@ pub struct VrrpInstance {
     pub promote_secondaries: bool,
     pub lvs_sync_daemon_interface: Option<IfName>,
     pub smtp_alert: bool,
+    #[serde(with = "super::compact::compact_default")]
     pub notify: Notify,
 }
 
@@ -455,6 +472,7 @@ pub struct SyncGroup {
     pub name: String,
     /// Names of `vrrp_instance`s.
     pub group: Vec<String>,
+    #[serde(with = "super::compact::compact_default")]
     pub notify: Notify,
     pub smtp_alert: bool,
     pub global_tracking: bool,
@@ -623,6 +641,7 @@ pub struct VirtualServer {
     pub protocol: Protocol,
     pub lvs_sched: Scheduler,
     pub lvs_method: ForwardMethod,
+    #[serde(with = "super::compact::compact_default")]
     pub flags: SchedulerFlags,
     pub persistence: Option<Persistence>,
     pub persistence_engine: Option<String>,
@@ -638,6 +657,7 @@ pub struct VirtualServer {
     pub inhibit_on_failure: bool,
     pub ha_suspend: bool,
     pub smtp_alert: bool,
+    #[serde(with = "super::compact::compact_default")]
     pub timing: CheckTiming,
     pub real_servers: Vec<RealServer>,
 }
@@ -655,6 +675,7 @@ pub struct RealServer {
     pub notify_up: Option<Command>,
     pub notify_down: Option<Command>,
     pub smtp_alert: bool,
+    #[serde(with = "super::compact::compact_default")]
     pub timing: CheckTiming,
     pub checkers: Vec<Checker>,
 }
@@ -674,7 +695,9 @@ pub struct CheckTarget {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checker {
     pub kind: CheckKind,
+    #[serde(with = "super::compact::compact_default")]
     pub target: CheckTarget,
+    #[serde(with = "super::compact::compact_default")]
     pub timing: CheckTiming,
 }
 

@@ -273,7 +273,7 @@ pub struct NetlinkSocket {
 }
 
 impl NetlinkSocket {
-    /// Opens a socket of `protocol` (`None` for NETLINK_ROUTE, `Some(Protocol::GENERIC)`…).
+    /// Opens a socket of `protocol` (`None` for NETLINK_ROUTE, `Some(NETLINK_GENERIC)`…).
     pub fn open(protocol: Option<Protocol>) -> Result<NetlinkSocket, Errno> {
         let fd = open_socket(protocol, SocketFlags::empty(), 0)?;
         sockopt::set_socket_timeout(&fd, Timeout::Recv, Some(REPLY_TIMEOUT))?;
@@ -350,6 +350,7 @@ impl NetlinkSocket {
                         });
                     }
                     header::NLMSG_DONE => {
+                        // Kernels before 4.x may send a DONE without the status word: success.
                         let errno = nlerror::done_errno(&message).unwrap_or(0);
                         if errno != 0 {
                             return Err(ErrorKind::Kernel {

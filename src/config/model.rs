@@ -421,7 +421,8 @@ pub struct Vmac {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VrrpInstance {
     pub name: String,
-    pub state: InitialState,
+    /// `state`; `None` when not written (an address owner then starts as master at once).
+    pub state: Option<InitialState>,
     pub interface: IfName,
     pub virtual_router_id: Vrid,
     pub priority: Priority,

@@ -254,6 +254,13 @@ fn check_ifname(name: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether IPv6 forwarding is on for `ifname`: a router's NAs carry the Router flag, or hosts
+/// would drop it from their default router list.
+pub fn ipv6_forwarding(ifname: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{ifname}/forwarding"))
+        .is_ok_and(|v| v.trim() == "1")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,11 +280,4 @@ mod tests {
         assert!(interface_index("no-such-if0").is_err());
         assert!(interface_hwaddr("x\0y").is_err());
     }
-}
-
-/// Whether IPv6 forwarding is on for `ifname`: a router's NAs carry the Router flag, or hosts
-/// would drop it from their default router list.
-pub fn ipv6_forwarding(ifname: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{ifname}/forwarding"))
-        .is_ok_and(|v| v.trim() == "1")
 }

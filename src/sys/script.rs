@@ -580,6 +580,36 @@ impl Child {
     }
 }
 
+/// Opens (creating it if missing, mode 0600) a notify FIFO for writing without blocking: read and
+/// write, so opening succeeds before any reader exists, as keepalived does.
+pub fn open_fifo_writer(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.file_type().is_fifo() => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "exists and is not a FIFO",
+            ));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                path,
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o600),
+                0,
+            )?;
+        }
+        Err(e) => return Err(e),
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -871,34 +901,4 @@ mod tests {
         assert_eq!(s.program(), Path::new(SHELL));
         assert_eq!(NotifyKind::Group.as_str(), "GROUP");
     }
-}
-
-/// Opens (creating it if missing, mode 0600) a notify FIFO for writing without blocking: read and
-/// write, so opening succeeds before any reader exists, as keepalived does.
-pub fn open_fifo_writer(path: &Path) -> io::Result<std::fs::File> {
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    match std::fs::metadata(path) {
-        Ok(meta) if !meta.file_type().is_fifo() => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "exists and is not a FIFO",
-            ));
-        }
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            rustix::fs::mknodat(
-                rustix::fs::CWD,
-                path,
-                rustix::fs::FileType::Fifo,
-                rustix::fs::Mode::from_raw_mode(0o600),
-                0,
-            )?;
-        }
-        Err(e) => return Err(e),
-    }
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
 }

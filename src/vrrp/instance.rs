@@ -158,12 +158,11 @@ impl Instance {
         let base_priority = config.priority.get();
         let owner = base_priority == PRIORITY_OWNER;
         let strict = config.strict_mode;
-        // The config model cannot tell `state BACKUP` from no `state`; keepalived's default for
-        // an owner is MASTER (and RFC 5798 §6.4.1 makes the owner master at startup), so an
-        // owner always wants master. (keepalived 2.2.7 with an explicit `state BACKUP` and
-        // priority 255 waits Master_Down_Interval instead.) Strict mode ties MASTER to
-        // ownership.
-        let initial_want_master = owner || (!strict && config.state == InitialState::Master);
+        // keepalived's default state for an owner is MASTER (RFC 5798 §6.4.1 makes the owner
+        // master at startup); an owner with an explicit `state BACKUP` waits
+        // Master_Down_Interval like keepalived 2.2.7. Strict mode ties MASTER to ownership.
+        let initial_want_master = (owner && config.state != Some(InitialState::Backup))
+            || (!strict && config.state == Some(InitialState::Master));
         let nopreempt = config.nopreempt && !owner && !initial_want_master;
         let preempt_delay = if nopreempt || initial_want_master || strict {
             Micros(0)

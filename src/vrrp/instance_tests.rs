@@ -41,7 +41,7 @@ fn vip(addr: Ipv4Addr) -> VirtualAddress<Ipv4Addr> {
 pub(crate) fn config(version: u8, priority: u8) -> VrrpInstance {
     VrrpInstance {
         name: "VI_1".into(),
-        state: InitialState::Backup,
+        state: None,
         interface: IfName::new("eth0").expect("name"),
         virtual_router_id: Vrid::new(1).expect("vrid"),
         priority: Priority::new(priority).expect("priority"),
@@ -190,7 +190,7 @@ fn owner_255_starts_master_at_once() {
 #[test]
 fn state_master_below_255_waits_the_full_down_interval() {
     let mut c = config(3, 200);
-    c.state = InitialState::Master;
+    c.state = Some(InitialState::Master);
     c.nopreempt = true;
     c.preempt_delay = Micros(10 * SEC);
     let mut i = Instance::new(&c, at(0));
@@ -820,7 +820,7 @@ fn strict_mode_rules() {
     c.preempt_delay = Micros(SEC);
     c.lower_prio_no_advert = false;
     c.down_timer_adverts = Some(5);
-    c.state = InitialState::Master;
+    c.state = Some(InitialState::Master);
     let i = Instance::new(&c, at(0));
     assert!(i.lower_prio_no_advert);
     assert_eq!(i.preempt_delay, Micros(0));

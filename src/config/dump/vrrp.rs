@@ -42,11 +42,11 @@ fn weight_line(w: &mut Writer, weight: i32, reverse: bool) {
 
 pub(super) fn vrrp_instance(w: &mut Writer, i: &VrrpInstance) {
     w.open(&["vrrp_instance", &i.name]);
-    let state = match i.state {
-        InitialState::Master => "MASTER",
-        InitialState::Backup => "BACKUP",
-    };
-    w.line(&["state", state]);
+    match i.state {
+        Some(InitialState::Master) => w.line(&["state", "MASTER"]),
+        Some(InitialState::Backup) => w.line(&["state", "BACKUP"]),
+        None => {}
+    }
     w.line(&["interface", i.interface.as_str()]);
     w.opt("virtual_router_id", Some(i.virtual_router_id.get()));
     w.opt("priority", Some(i.priority.get()));

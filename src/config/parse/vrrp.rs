@@ -162,6 +162,7 @@ struct Draft {
     /// The keyword was written but its value was refused (already reported).
     vrid_refused: bool,
     interface_refused: bool,
+    priority_given: bool,
 }
 
 pub(super) fn vrrp_instance(cx: &mut Cx, s: &Statement, g: &GlobalDefs) -> Option<VrrpInstance> {
@@ -177,10 +178,11 @@ pub(super) fn vrrp_instance(cx: &mut Cx, s: &Statement, g: &GlobalDefs) -> Optio
         strict_mode: None,
         vrid_refused: false,
         interface_refused: false,
+        priority_given: false,
     };
     let mut i = VrrpInstance {
         name: name.text.clone(),
-        state: InitialState::Backup,
+        state: None,
         // Placeholders until the block is read; settled below.
         interface: IfName::new("lo").expect("valid"),
         virtual_router_id: Vrid::new(1).expect("valid"),
@@ -223,7 +225,7 @@ pub(super) fn vrrp_instance(cx: &mut Cx, s: &Statement, g: &GlobalDefs) -> Optio
     for item in cx.block(s) {
         let at = item.keyword.at;
         match item.keyword.text.as_str() {
-            "state" => cx.set(&mut i.state, item, |t| match t {
+            "state" => cx.set_opt(&mut i.state, item, |t| match t {
                 "MASTER" => Ok(InitialState::Master),
                 "BACKUP" => Ok(InitialState::Backup),
                 _ => Err(format!("`{t}` is not MASTER or BACKUP")),
@@ -236,9 +238,12 @@ pub(super) fn vrrp_instance(cx: &mut Cx, s: &Statement, g: &GlobalDefs) -> Optio
                 Some(v) => d.vrid = Some((Vrid::new(v).expect("checked"), item.args[0].at)),
                 None => d.vrid_refused = true,
             },
-            "priority" => cx.set(&mut i.priority, item, |t| {
-                u8_in(t, 1, 255).map(|p| Priority::new(p).expect("checked"))
-            }),
+            "priority" => {
+                d.priority_given = true;
+                cx.set(&mut i.priority, item, |t| {
+                    u8_in(t, 1, 255).map(|p| Priority::new(p).expect("checked"))
+                })
+            }
             "advert_int" => {
                 if let Some(v) = cx.value(item, secs) {
                     d.advert_int = Some((v, item.args[0].at));
@@ -398,6 +403,10 @@ fn settle_instance(
     g: &GlobalDefs,
 ) -> Option<VrrpInstance> {
     let mut usable = true;
+    // keepalived: `state MASTER` without a priority means the address owner.
+    if !d.priority_given && i.state == Some(InitialState::Master) {
+        i.priority = Priority::new(255).expect("valid");
+    }
     i.strict_mode = d.strict_mode.unwrap_or(g.vrrp_strict);
     match d.interface.or_else(|| g.default_interface.clone()) {
         Some(ifname) => i.interface = ifname,
@@ -559,7 +568,7 @@ fn settle_instance(
             advert_int: AdvertIntCentis::new(centis).expect("checked"),
         }
     };
-    if i.nopreempt && i.state == InitialState::Master {
+    if i.nopreempt && i.state == Some(InitialState::Master) {
         cx.warning(
             s.keyword.at,
             "nopreempt needs `state BACKUP` to have an effect",
@@ -1108,7 +1117,7 @@ mod tests {
         )
         .config;
         let i = &c.instances[0];
-        assert_eq!(i.state, InitialState::Backup);
+        assert_eq!(i.state, None);
         assert_eq!(i.priority.get(), 100);
         assert_eq!(i.version.number(), 2);
         assert_eq!(i.version.advert_int_centis(), 100);

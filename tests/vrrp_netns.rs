@@ -323,3 +323,76 @@ fn sync_group_moves_together() {
     expect_master(&lan, 1, vip(), Duration::from_secs(3), &[&d1]);
     expect_master(&lan, 1, vip2, Duration::from_secs(1), &[&d1]);
 }
+
+#[test]
+fn use_vmac_moves_the_virtual_mac() {
+    let Some(lan) = Lan::new("use_vmac_moves_the_virtual_mac", 2) else {
+        return;
+    };
+    let vmac = "    use_vmac\n";
+    let d0 = start_keeplite(
+        &lan,
+        0,
+        &config(
+            &lan,
+            0,
+            &instance("VI_1", 59, 150, vmac, &format!("{VIP}/24")),
+        ),
+    );
+    let d1 = start_keeplite(
+        &lan,
+        1,
+        &config(
+            &lan,
+            1,
+            &instance("VI_1", 59, 100, vmac, &format!("{VIP}/24")),
+        ),
+    );
+    let holds = |h: usize| {
+        sh(&[
+            "ip",
+            "-n",
+            &lan.hosts[h].ns,
+            "-o",
+            "addr",
+            "show",
+            "dev",
+            "vrrp.59",
+        ])
+        .contains(&format!(" {VIP}/"))
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || holds(0) && !holds(1)),
+        "{}\n{}",
+        d0.log_text(),
+        d1.log_text()
+    );
+    let link = sh(&[
+        "ip",
+        "-n",
+        &lan.hosts[0].ns,
+        "-o",
+        "link",
+        "show",
+        "vrrp.59",
+    ]);
+    assert!(
+        link.contains("00:00:5e:00:01:3b"),
+        "VMAC not 00:00:5e:00:01:VRID: {link}"
+    );
+    d0.signal("TERM");
+    assert!(
+        wait_until(Duration::from_secs(3), || holds(1)),
+        "{}",
+        d1.log_text()
+    );
+    // The stopped router removed the interface it created.
+    assert!(wait_until(Duration::from_secs(2), || !sh_ok(&[
+        "ip",
+        "-n",
+        &lan.hosts[0].ns,
+        "link",
+        "show",
+        "vrrp.59"
+    ])));
+}

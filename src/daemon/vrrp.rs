@@ -120,6 +120,8 @@ pub struct VrrpDaemon {
     rx: Vec<u8>,
     tx: [u8; 2048],
     stopping: bool,
+    /// VMAC interfaces this run created (deleted on exit).
+    created_vmacs: Vec<u32>,
 }
 
 /// Runs until SIGTERM or SIGINT; returns the process exit code.
@@ -136,7 +138,11 @@ impl VrrpDaemon {
     fn new(mut config: Config, opts: Options, mut events: EventLoop) -> Result<VrrpDaemon, String> {
         let mut rtnl = Rtnl::open().map_err(|e| e.to_string())?;
         let monitor = Monitor::open().map_err(|e| e.to_string())?;
-        let links = Links::load(&mut rtnl).map_err(|e| e.to_string())?;
+        let mut links = Links::load(&mut rtnl).map_err(|e| e.to_string())?;
+        let created_vmacs = create_vmacs(&mut config, &mut rtnl, &links);
+        if !created_vmacs.is_empty() {
+            links = Links::load(&mut rtnl).map_err(|e| e.to_string())?;
+        }
         events
             .add(
                 std::os::fd::AsFd::as_fd(&monitor),
@@ -168,12 +174,14 @@ impl VrrpDaemon {
         let mut fsms = Vec::new();
         for (k, i) in config.instances.iter().enumerate() {
             let ipv6 = i.is_ipv6();
-            let channel = match channels.iter().position(|c| {
-                c.ifname == i.interface.as_str() && matches!(c.socket, Socket::V6(_)) == ipv6
-            }) {
+            let send_if = send_ifname(i);
+            let channel = match channels
+                .iter()
+                .position(|c| c.ifname == send_if && matches!(c.socket, Socket::V6(_)) == ipv6)
+            {
                 Some(c) => c,
                 None => {
-                    let socket = open_socket(i.interface.as_str(), ipv6)?;
+                    let socket = open_socket(&send_if, ipv6)?;
                     let token = 1 + channels.len() as u64;
                     let fd = match &socket {
                         Socket::V4(s) => std::os::fd::AsFd::as_fd(s),
@@ -183,7 +191,7 @@ impl VrrpDaemon {
                         .add(fd, token, Interest::Readable)
                         .map_err(|e| format!("epoll: {e}"))?;
                     channels.push(Channel {
-                        ifname: i.interface.as_str().to_string(),
+                        ifname: send_if.clone(),
                         members: Vec::new(),
                         socket,
                         drops: WireCounters::default(),
@@ -247,6 +255,7 @@ impl VrrpDaemon {
             rx: vec![0; RECV_BUFFER],
             tx: [0; 2048],
             stopping: false,
+            created_vmacs,
         })
     }
 
@@ -360,7 +369,14 @@ impl VrrpDaemon {
         let i = &self.config.instances[k];
         let io = &mut self.io[k];
         let src = io.fixed_src.or_else(|| {
-            let index = self.links.get(i.interface.as_str())?.index;
+            // IPv4 adverts come from the interface's address even over a VMAC (which has none);
+            // IPv6 ones from the link-local address of the interface they leave by.
+            let ifname = if i.is_ipv6() {
+                send_ifname(i)
+            } else {
+                i.interface.as_str().to_string()
+            };
+            let index = self.links.get(&ifname)?.index;
             self.links
                 .source_address(index, i.is_ipv6(), &io.own_addresses)
         });
@@ -784,6 +800,11 @@ impl VrrpDaemon {
         }
         self.settle(now);
         scripts::kill_all(&mut self.scripts);
+        for &index in &self.created_vmacs {
+            if let Err(e) = self.rtnl.del_link(index) {
+                warn!("deleting VMAC interface {index}: {e}");
+            }
+        }
     }
 
     fn log_state(&self) {
@@ -812,6 +833,77 @@ impl VrrpDaemon {
             );
         }
     }
+}
+
+/// The interface adverts leave by: the VMAC unless `vmac_xmit_base`.
+fn send_ifname(i: &VrrpInstance) -> String {
+    match &i.use_vmac {
+        Some(v) if !v.xmit_base => vmac_name(i),
+        _ => i.interface.as_str().to_string(),
+    }
+}
+
+/// keepalived's default VMAC name is `vrrp.<VRID>`.
+fn vmac_name(i: &VrrpInstance) -> String {
+    i.use_vmac
+        .as_ref()
+        .and_then(|v| v.name.as_ref())
+        .map_or_else(
+            || format!("vrrp.{}", i.virtual_router_id.get()),
+            |n| n.as_str().to_string(),
+        )
+}
+
+/// Creates the macvlan interfaces of `use_vmac` instances (00:00:5e:00:01:VRID, or :02: for
+/// IPv6) and points their VIPs without a `dev` at them. Returns the indexes it created.
+fn create_vmacs(config: &mut Config, rtnl: &mut Rtnl, links: &Links) -> Vec<u32> {
+    use crate::config::model::{IfName, VirtualAddresses};
+    let mut created = Vec::new();
+    for i in &mut config.instances {
+        if i.use_vmac.is_none() {
+            continue;
+        }
+        let name = vmac_name(i);
+        let Ok(ifname) = IfName::new(&name) else {
+            continue;
+        };
+        if links.get(&name).is_none() {
+            let Some(parent) = links.get(i.interface.as_str()) else {
+                continue;
+            };
+            let vrid = i.virtual_router_id.get();
+            let mac = crate::wire::netlink::link::virtual_router_mac(vrid, i.is_ipv6());
+            match rtnl.add_macvlan(parent.index, &name, mac) {
+                Ok(index) => {
+                    info!("({}) created VMAC interface {name}", i.name);
+                    created.push(index);
+                }
+                Err(e) => {
+                    error!("({}) cannot create VMAC interface {name}: {e}", i.name);
+                    continue;
+                }
+            }
+        }
+        let dev = || Some(ifname.clone());
+        match &mut i.virtual_ipaddress {
+            VirtualAddresses::V4(list) => list
+                .iter_mut()
+                .filter(|v| v.dev.is_none())
+                .for_each(|v| v.dev = dev()),
+            VirtualAddresses::V6(list) => list
+                .iter_mut()
+                .filter(|v| v.dev.is_none())
+                .for_each(|v| v.dev = dev()),
+        }
+        for v in i
+            .virtual_ipaddress_excluded
+            .iter_mut()
+            .filter(|v| v.dev.is_none())
+        {
+            v.dev = dev();
+        }
+    }
+    created
 }
 
 fn proto_advertised(i: &VrrpInstance) -> Vec<IpAddr> {

@@ -139,7 +139,8 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Command {
     pub command: String,
-    pub run_as: Option<RunAs>,
+    /// Boxed: rarely set, and a real server carries several commands (memory per server).
+    pub run_as: Option<Box<RunAs>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

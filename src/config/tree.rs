@@ -29,24 +29,33 @@ struct Frame {
     items: Vec<Statement>,
 }
 
+/// Receives each top-level statement as soon as it is complete, so a large config never has to
+/// sit in memory as a whole tree.
+pub type Sink<'s> = dyn FnMut(Statement, &mut Diagnostics) + 's;
+
 struct Builder<'s> {
     sources: &'s mut dyn Sources,
     diags: &'s mut Diagnostics,
+    sink: &'s mut Sink<'s>,
     variables: Variables,
     frames: Vec<Frame>,
     depth: usize,
 }
 
-/// Reads `root` and everything it includes. Structural problems (unreadable root, unbalanced
-/// braces) are fatal diagnostics; the returned tree holds whatever could be read.
-pub fn read_tree(
+/// Reads `root` (or `text` as if read from `root`) and everything it includes, handing each
+/// top-level statement to `sink` in file order. Structural problems (unreadable root, unbalanced
+/// braces) are fatal diagnostics; whatever could be read is still handed over.
+pub fn read_statements<'s>(
     root: &Path,
-    sources: &mut dyn Sources,
-    diags: &mut Diagnostics,
-) -> Vec<Statement> {
+    text: Option<&str>,
+    sources: &'s mut dyn Sources,
+    diags: &'s mut Diagnostics,
+    sink: &'s mut Sink<'s>,
+) {
     let mut builder = Builder {
         sources,
         diags,
+        sink,
         variables: Variables::default(),
         frames: vec![Frame {
             owner: None,
@@ -55,7 +64,11 @@ pub fn read_tree(
         }],
         depth: 0,
     };
-    match builder.sources.read(root) {
+    let text: std::io::Result<std::borrow::Cow<str>> = match text {
+        Some(t) => Ok(t.into()),
+        None => builder.sources.read(root).map(Into::into),
+    };
+    match text {
         Ok(text) => {
             let file = builder.add_file(root);
             builder.feed(&text, file, root);
@@ -64,30 +77,20 @@ pub fn read_tree(
             .diags
             .fatal(None, format!("cannot read {}: {e}", root.display())),
     }
-    builder.finish()
+    builder.finish();
 }
 
-/// Same as [`read_tree`] for text already in memory; `include` is reported, never followed.
+/// The whole tree at once (tests, small inputs).
 pub fn read_tree_str(
     name: &str,
     text: &str,
     sources: &mut dyn Sources,
     diags: &mut Diagnostics,
 ) -> Vec<Statement> {
-    let mut builder = Builder {
-        sources,
-        diags,
-        variables: Variables::default(),
-        frames: vec![Frame {
-            owner: None,
-            open: Location::default(),
-            items: Vec::new(),
-        }],
-        depth: 0,
-    };
-    let file = builder.add_file(Path::new(name));
-    builder.feed(text, file, Path::new(name));
-    builder.finish()
+    let mut tree = Vec::new();
+    let mut sink = |s: Statement, _: &mut Diagnostics| tree.push(s);
+    read_statements(Path::new(name), Some(text), sources, diags, &mut sink);
+    tree
 }
 
 impl Builder<'_> {
@@ -96,14 +99,28 @@ impl Builder<'_> {
         u16::try_from(self.diags.files.len() - 1).unwrap_or(u16::MAX)
     }
 
-    fn finish(mut self) -> Vec<Statement> {
+    fn finish(mut self) {
         while self.frames.len() > 1 {
             let frame = self.frames.pop().expect("len > 1");
             self.diags
                 .fatal(Some(frame.open), "this `{` is never closed");
             self.close(frame);
         }
-        self.frames.pop().map(|f| f.items).unwrap_or_default()
+        self.flush(false);
+    }
+
+    /// Hands complete top-level statements to the sink. The last one stays while it has no
+    /// block, since a `{` on the next line may still open one.
+    fn flush(&mut self, keep_open_last: bool) {
+        if self.frames.len() != 1 {
+            return;
+        }
+        let items = &mut self.frames[0].items;
+        let keep = usize::from(keep_open_last && items.last().is_some_and(|s| s.block.is_none()));
+        let complete: Vec<Statement> = items.drain(..items.len() - keep).collect();
+        for statement in complete {
+            (self.sink)(statement, self.diags);
+        }
     }
 
     fn feed(&mut self, text: &str, file: u16, path: &Path) {
@@ -119,6 +136,7 @@ impl Builder<'_> {
                 continue;
             }
             self.feed_line(tokens);
+            self.flush(true);
         }
     }
 

@@ -103,7 +103,7 @@ impl Notifier {
         }
         let script = self
             .users
-            .script_credentials(command.run_as.as_ref(), self.script_user.as_ref())
+            .script_credentials(command.run_as.as_deref(), self.script_user.as_ref())
             .and_then(|creds| Script::prepare(&command.command, creds, self.security));
         let child = script.and_then(|s| match notify_args {
             Some((kind, name, state, priority)) => {

@@ -37,7 +37,10 @@ pub(super) fn prepare(config: &Config, users: &UserDb, now: Instant) -> Vec<Trac
         .filter(|s| tracked(s))
         .map(|s| {
             let script = users
-                .script_credentials(s.script.run_as.as_ref(), config.global.script_user.as_ref())
+                .script_credentials(
+                    s.script.run_as.as_deref(),
+                    config.global.script_user.as_ref(),
+                )
                 .and_then(|creds| Script::prepare(&s.script.command, creds, security));
             let script = match script {
                 Ok(script) => Some(script),

@@ -33,7 +33,7 @@ pub(super) fn global_defs(w: &mut Writer, g: &GlobalDefs) {
     w.opt("vrrp_version", g.vrrp_version);
     w.flag("vrrp_strict", g.vrrp_strict);
     w.flag("enable_script_security", g.enable_script_security);
-    w.run_as("script_user", &g.script_user);
+    w.run_as("script_user", g.script_user.as_ref());
     w.opt("vrrp_mcast_group4", g.vrrp_mcast_group4);
     w.opt("vrrp_mcast_group6", g.vrrp_mcast_group6);
     w.secs("vrrp_garp_master_delay", g.garp.master_delay);

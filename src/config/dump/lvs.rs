@@ -239,7 +239,7 @@ fn checker(w: &mut Writer, c: &Checker) {
         CheckKind::Ssl(h) => http(w, h, true),
         CheckKind::Misc(m) => {
             w.line(&["misc_path", m.misc_path.command.as_str()]);
-            w.run_as("user", &m.misc_path.run_as);
+            w.run_as("user", m.misc_path.run_as.as_deref());
             w.secs_opt("misc_timeout", m.misc_timeout);
             w.flag("misc_dynamic", m.misc_dynamic);
         }

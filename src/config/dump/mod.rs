@@ -106,12 +106,12 @@ impl Writer {
     pub fn command(&mut self, keyword: &str, command: &Option<Command>) {
         if let Some(c) = command {
             let mut words = vec![keyword.to_string(), c.command.clone()];
-            push_run_as(&mut words, &c.run_as);
+            push_run_as(&mut words, c.run_as.as_deref());
             self.line(&words);
         }
     }
 
-    pub fn run_as(&mut self, keyword: &str, run_as: &Option<RunAs>) {
+    pub fn run_as(&mut self, keyword: &str, run_as: Option<&RunAs>) {
         if run_as.is_some() {
             let mut words = vec![keyword.to_string()];
             push_run_as(&mut words, run_as);
@@ -126,7 +126,7 @@ impl Writer {
     }
 }
 
-fn push_run_as(words: &mut Vec<String>, run_as: &Option<RunAs>) {
+fn push_run_as(words: &mut Vec<String>, run_as: Option<&RunAs>) {
     if let Some(r) = run_as {
         words.push(r.user.clone());
         if let Some(g) = &r.group {

@@ -8,7 +8,7 @@ use std::fmt::Display;
 pub(super) fn vrrp_script(w: &mut Writer, s: &VrrpScript) {
     w.open(&["vrrp_script", &s.name]);
     w.line(&["script", &s.script.command]);
-    w.run_as("user", &s.script.run_as);
+    w.run_as("user", s.script.run_as.as_deref());
     w.secs("interval", s.interval);
     w.secs_opt("timeout", s.timeout);
     weight_line(w, s.weight.get(), s.weight_reverse);

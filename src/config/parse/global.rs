@@ -160,7 +160,7 @@ fn fifo_path(cx: &mut Cx, s: &Statement, fifo: &mut Option<Fifo>) {
     let script = fifo.take().and_then(|f| f.script);
     *fifo = Some(Fifo {
         path: c.command,
-        owner: c.run_as,
+        owner: c.run_as.map(|r| *r),
         script,
     });
 }

@@ -404,13 +404,13 @@ fn service_key(cx: &mut Cx, s: &Statement) -> Option<ServiceKey> {
                 cx.error(first.at, "`group` needs a virtual_server_group name");
                 return None;
             };
-            if !cx.names.server_groups.contains_key(&name.text) {
-                cx.error(
-                    name.at,
-                    format!("virtual_server_group `{}` is not defined", name.text),
-                );
-                return None;
-            }
+            // Checked once the whole file is read: groups may be defined further down.
+            cx.names.lvs_refs.push(super::LvsRef {
+                group: true,
+                name: name.text.clone(),
+                at: name.at,
+                server: usize::MAX,
+            });
             Some(ServiceKey::Group {
                 name: name.text.clone(),
             })
@@ -1221,7 +1221,10 @@ fn misc_check(
         return None;
     };
     Some(MiscCheck {
-        misc_path: Command { command, run_as },
+        misc_path: Command {
+            command,
+            run_as: run_as.map(Box::new),
+        },
         misc_timeout,
         misc_dynamic,
     })
@@ -1368,8 +1371,6 @@ fn hex_group(text: &str, wildcards: bool) -> Result<Vec<MaskedByte>, String> {
 
 fn file_check(cx: &mut Cx, s: &Statement, items: &[Statement]) -> Option<FileCheck> {
     let mut track_file: Option<String> = None;
-    // An unknown name was reported where it was written.
-    let mut reported = false;
     let mut weight = None;
     let mut reverse = false;
     let mut dynamic = false;
@@ -1377,15 +1378,14 @@ fn file_check(cx: &mut Cx, s: &Statement, items: &[Statement]) -> Option<FileChe
         match item.keyword.text.as_str() {
             "track_file" => {
                 if let Some(name) = cx.one_arg(item) {
-                    if cx.names.track_files.contains_key(&name.text) {
-                        track_file = Some(name.text.clone());
-                    } else {
-                        cx.error(
-                            name.at,
-                            format!("track_file `{}` is not defined", name.text),
-                        );
-                        reported = true;
-                    }
+                    // Checked once the whole file is read.
+                    cx.names.lvs_refs.push(super::LvsRef {
+                        group: false,
+                        name: name.text.clone(),
+                        at: name.at,
+                        server: usize::MAX,
+                    });
+                    track_file = Some(name.text.clone());
                 }
             }
             "weight" => {
@@ -1400,12 +1400,10 @@ fn file_check(cx: &mut Cx, s: &Statement, items: &[Statement]) -> Option<FileChe
         true
     });
     let Some(track_file) = track_file else {
-        if !reported {
-            cx.error(
-                s.keyword.at,
-                "FILE_CHECK has no `track_file`; the checker is ignored",
-            );
-        }
+        cx.error(
+            s.keyword.at,
+            "FILE_CHECK has no `track_file`; the checker is ignored",
+        );
         return None;
     };
     Some(FileCheck {
@@ -1663,8 +1661,8 @@ virtual_server 192.0.2.10 80 {
         };
         assert_eq!(misc.misc_path.command, "/bin/check 10.0.0.11");
         assert_eq!(
-            misc.misc_path.run_as,
-            Some(RunAs {
+            misc.misc_path.run_as.as_deref(),
+            Some(&RunAs {
                 user: "nobody".into(),
                 group: Some("nogroup".into())
             })

@@ -9,8 +9,8 @@ mod vrrp;
 use super::diag::{Diagnostics, Location};
 use super::lexer::Token;
 use super::model::{Command, Config, RunAs};
-use super::source::{FileSystem, NoFiles};
-use super::tree::{read_tree, read_tree_str, Statement};
+use super::source::{FileSystem, NoFiles, Sources};
+use super::tree::{read_statements, Statement};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -23,36 +23,134 @@ pub struct Loaded {
 
 /// Reads a keepalived.conf file and everything it includes.
 pub fn parse_file(path: &Path) -> Loaded {
-    let mut diagnostics = Diagnostics::default();
-    let tree = read_tree(path, &mut FileSystem, &mut diagnostics);
-    let config = build(&tree, &mut diagnostics);
-    Loaded {
-        config,
-        diagnostics,
-    }
+    parse(path, None, &mut FileSystem)
 }
 
 /// Parses text already read from `path`; includes are resolved from `path`'s directory.
 pub fn parse_text(path: &Path, text: &str) -> Loaded {
+    parse(path, Some(text), &mut FileSystem)
+}
+
+/// Parses text from memory; `include` is an error here, never a file access.
+pub fn parse_str(name: &str, text: &str) -> Loaded {
+    parse(Path::new(name), Some(text), &mut NoFiles)
+}
+
+fn parse(path: &Path, text: Option<&str>, sources: &mut dyn Sources) -> Loaded {
     let mut diagnostics = Diagnostics::default();
-    let name = path.to_string_lossy();
-    let tree = read_tree_str(&name, text, &mut FileSystem, &mut diagnostics);
-    let config = build(&tree, &mut diagnostics);
+    let mut builder = ConfigBuilder::default();
+    let mut sink = |s: Statement, d: &mut Diagnostics| builder.take(s, d);
+    read_statements(path, text, sources, &mut diagnostics, &mut sink);
+    let config = builder.finish(&mut diagnostics);
     Loaded {
         config,
         diagnostics,
     }
 }
 
-/// Parses text from memory; `include` is an error here, never a file access.
-pub fn parse_str(name: &str, text: &str) -> Loaded {
-    let mut diagnostics = Diagnostics::default();
-    let tree = read_tree_str(name, text, &mut NoFiles, &mut diagnostics);
-    let config = build(&tree, &mut diagnostics);
-    Loaded {
-        config,
-        diagnostics,
+/// Builds the config as top-level statements arrive. Virtual servers (the bulk of a large
+/// config) become model right away and their statement trees are dropped; names they refer to
+/// are checked at the end, since keepalived allows them to be defined later. Everything else is
+/// kept for the passes in [`ConfigBuilder::finish`], which need the whole file.
+#[derive(Default)]
+struct ConfigBuilder {
+    names: Names,
+    config: Config,
+    rest: Vec<Statement>,
+}
+
+impl ConfigBuilder {
+    fn take(&mut self, s: Statement, diags: &mut Diagnostics) {
+        if s.keyword.text != "virtual_server" {
+            self.rest.push(s);
+            return;
+        }
+        let mut cx = Cx {
+            diags,
+            names: std::mem::take(&mut self.names),
+        };
+        let parsed = lvs::virtual_server(&mut cx, &s);
+        self.names = cx.names;
+        let index = self.config.virtual_servers.len();
+        match parsed {
+            Some(vs) => {
+                self.config.virtual_servers.push(vs);
+                for r in self
+                    .names
+                    .lvs_refs
+                    .iter_mut()
+                    .filter(|r| r.server == usize::MAX)
+                {
+                    r.server = index;
+                }
+            }
+            None => self.names.lvs_refs.retain(|r| r.server != usize::MAX),
+        }
     }
+
+    fn finish(mut self, diags: &mut Diagnostics) -> Config {
+        let mut cx = Cx {
+            diags,
+            names: std::mem::take(&mut self.names),
+        };
+        let mut config = self.config;
+        build(&self.rest, &mut cx, &mut config);
+        resolve_lvs_refs(&mut cx, &mut config);
+        config
+    }
+}
+
+/// Reports virtual servers naming an undefined `virtual_server_group` (the server is left out)
+/// and FILE_CHECKs naming an undefined `track_file` (the checker is left out).
+fn resolve_lvs_refs(cx: &mut Cx, config: &mut Config) {
+    let refs = std::mem::take(&mut cx.names.lvs_refs);
+    let mut drop_servers = Vec::new();
+    for r in refs {
+        let (table, what) = if r.group {
+            (&cx.names.server_groups, "virtual_server_group")
+        } else {
+            (&cx.names.track_files, "track_file")
+        };
+        if table.contains_key(&r.name) {
+            continue;
+        }
+        let message = if r.group {
+            format!(
+                "{what} `{}` is not defined; the virtual server is left out",
+                r.name
+            )
+        } else {
+            format!(
+                "{what} `{}` is not defined; the FILE_CHECK is ignored",
+                r.name
+            )
+        };
+        cx.error(r.at, message);
+        if r.group {
+            drop_servers.push(r.server);
+        } else if let Some(vs) = config.virtual_servers.get_mut(r.server) {
+            for rs in &mut vs.real_servers {
+                rs.checkers.retain(|c| !matches!(&c.kind, super::model::CheckKind::File(f) if f.track_file == r.name));
+            }
+        }
+    }
+    drop_servers.sort_unstable();
+    drop_servers.dedup();
+    for k in drop_servers.into_iter().rev() {
+        if k < config.virtual_servers.len() {
+            config.virtual_servers.remove(k);
+        }
+    }
+}
+
+/// A name a virtual server refers to, checked once the whole file is read.
+pub(crate) struct LvsRef {
+    /// `virtual_server group NAME` (else FILE_CHECK's `track_file NAME`).
+    pub group: bool,
+    pub name: String,
+    pub at: Location,
+    /// Index in `config.virtual_servers`; `usize::MAX` while that server is being parsed.
+    pub server: usize,
 }
 
 /// Blocks keepalived has that keeplite does not run; said once per block, not as unknown.
@@ -69,28 +167,23 @@ const UNSUPPORTED_BLOCKS: &[&str] = &[
     "instance",
 ];
 
-fn build(tree: &[Statement], diags: &mut Diagnostics) -> Config {
-    let mut cx = Cx {
-        diags,
-        names: Names::default(),
-    };
-    let mut config = Config::default();
+fn build(tree: &[Statement], cx: &mut Cx, config: &mut Config) {
     // Pass 1: what others refer to by name, and the global defaults instances inherit.
     for s in tree {
         match s.keyword.text.as_str() {
-            "global_defs" => global::global_defs(&mut cx, s, &mut config.global),
+            "global_defs" => global::global_defs(cx, s, &mut config.global),
             "vrrp_script" => {
-                if let Some(script) = vrrp::vrrp_script(&mut cx, s, &config.global) {
+                if let Some(script) = vrrp::vrrp_script(cx, s, &config.global) {
                     config.scripts.push(script);
                 }
             }
             "track_file" | "vrrp_track_file" => {
-                if let Some(file) = vrrp::track_file(&mut cx, s) {
+                if let Some(file) = vrrp::track_file(cx, s) {
                     config.track_files.push(file);
                 }
             }
             "virtual_server_group" => {
-                if let Some(group) = lvs::virtual_server_group(&mut cx, s) {
+                if let Some(group) = lvs::virtual_server_group(cx, s) {
                     config.server_groups.push(group);
                 }
             }
@@ -101,14 +194,12 @@ fn build(tree: &[Statement], diags: &mut Diagnostics) -> Config {
     for s in tree {
         match s.keyword.text.as_str() {
             "vrrp_instance" => {
-                if let Some(instance) = vrrp::vrrp_instance(&mut cx, s, &config.global) {
+                if let Some(instance) = vrrp::vrrp_instance(cx, s, &config.global) {
                     config.instances.push(instance);
                 }
             }
             "virtual_server" => {
-                if let Some(vs) = lvs::virtual_server(&mut cx, s) {
-                    config.virtual_servers.push(vs);
-                }
+                // Taken as they arrived (see `ConfigBuilder::take`).
             }
             _ => {}
         }
@@ -117,7 +208,7 @@ fn build(tree: &[Statement], diags: &mut Diagnostics) -> Config {
     for s in tree {
         match s.keyword.text.as_str() {
             "vrrp_sync_group" => {
-                if let Some(group) = vrrp::sync_group(&mut cx, s) {
+                if let Some(group) = vrrp::sync_group(cx, s) {
                     config.sync_groups.push(group);
                 }
             }
@@ -135,7 +226,6 @@ fn build(tree: &[Statement], diags: &mut Diagnostics) -> Config {
             _ => cx.unknown(s),
         }
     }
-    config
 }
 
 /// Names defined so far, for references and duplicates; each remembers where it was defined.
@@ -150,6 +240,8 @@ pub(crate) struct Names {
     pub vrids: HashMap<(String, bool, u8, bool), Location>,
     /// Instance name → sync group it already belongs to.
     pub grouped: HashMap<String, String>,
+    /// Names virtual servers used, checked at the end.
+    pub lvs_refs: Vec<LvsRef>,
 }
 
 /// Parsing context: the diagnostics sink plus the names seen so far.
@@ -362,9 +454,11 @@ impl Cx<'_> {
         if let Some(extra) = s.args.get(3) {
             self.warning(extra.at, "extra words after the user and group are ignored (quote the command if these are its arguments)");
         }
-        let run_as = s.args.get(1).map(|user| RunAs {
-            user: user.text.clone(),
-            group: s.args.get(2).map(|g| g.text.clone()),
+        let run_as = s.args.get(1).map(|user| {
+            Box::new(RunAs {
+                user: user.text.clone(),
+                group: s.args.get(2).map(|g| g.text.clone()),
+            })
         });
         Some(Command {
             command: first.text.clone(),

@@ -63,7 +63,7 @@ pub(super) fn vrrp_script(cx: &mut Cx, s: &Statement, _g: &GlobalDefs) -> Option
         );
         return None;
     };
-    script.run_as = run_as;
+    script.run_as = run_as.map(Box::new);
     out.script = script;
     if !cx.define(|n| &mut n.scripts, "vrrp_script", name) {
         return None;

@@ -258,6 +258,13 @@ impl Vrrp6Socket {
             libc::IPV6_CHECKSUM,
             VRRP_CHECKSUM_OFFSET,
         )?;
+        // Traffic class 0xC0 (network control), as keepalived and IPv4's TOS.
+        setsockopt_int(
+            fd.as_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_TCLASS,
+            libc::c_int::from(VRRP_TOS),
+        )?;
         sockopt::set_ipv6_multicast_hops(&fd, u32::from(VRRP_TTL))?;
         sockopt::set_ipv6_unicast_hops(&fd, Some(VRRP_TTL))?;
         sockopt::set_ipv6_multicast_if(&fd, ifindex)?;

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod lvs;
 pub mod sys;
 pub mod time;
 pub mod vrrp;

@@ -3,6 +3,7 @@
 
 pub mod arp;
 pub mod checksum;
+pub mod ipvs;
 pub mod ipv4;
 pub mod ndisc;
 pub mod netlink;

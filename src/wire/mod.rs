@@ -3,8 +3,8 @@
 
 pub mod arp;
 pub mod checksum;
-pub mod ipvs;
 pub mod ipv4;
+pub mod ipvs;
 pub mod ndisc;
 pub mod netlink;
 pub mod vrrp;

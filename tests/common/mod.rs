@@ -90,19 +90,54 @@ impl Lan {
             hosts: Vec::new(),
             dir,
         };
-        sh(&["ip", "-n", &switch, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"]);
+        sh(&[
+            "ip",
+            "-n",
+            &switch,
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ]);
         sh(&["ip", "-n", &switch, "link", "set", "br0", "up"]);
         for i in 0..n {
             let ns = format!("{prefix}h{i}");
             sh(&["ip", "netns", "add", &ns]);
             let port = format!("p{i}");
-            sh(&["ip", "-n", &ns, "link", "add", "eth0", "type", "veth", "peer", "name", &port, "netns", &switch]);
-            sh(&["ip", "-n", &switch, "link", "set", &port, "master", "br0", "up"]);
+            sh(&[
+                "ip", "-n", &ns, "link", "add", "eth0", "type", "veth", "peer", "name", &port,
+                "netns", &switch,
+            ]);
+            sh(&[
+                "ip", "-n", &switch, "link", "set", &port, "master", "br0", "up",
+            ]);
             sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
             let v4 = Ipv4Addr::new(10, 77, 0, 1 + i as u8);
             let v6: Ipv6Addr = format!("fd77::{}", 1 + i).parse().expect("literal");
-            sh(&["ip", "-n", &ns, "addr", "add", &format!("{v4}/24"), "dev", "eth0"]);
-            sh(&["ip", "-n", &ns, "addr", "add", &format!("{v6}/64"), "dev", "eth0", "nodad"]);
+            sh(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{v4}/24"),
+                "dev",
+                "eth0",
+            ]);
+            sh(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                "eth0",
+                "nodad",
+            ]);
             sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
             lan.hosts.push(Host {
                 ns,
@@ -129,7 +164,15 @@ impl Lan {
     /// Sets a host's LAN link down or up (the cable, from the host's side).
     pub fn link(&self, host: usize, up: bool) {
         let h = &self.hosts[host];
-        sh(&["ip", "-n", &h.ns, "link", "set", "eth0", if up { "up" } else { "down" }]);
+        sh(&[
+            "ip",
+            "-n",
+            &h.ns,
+            "link",
+            "set",
+            "eth0",
+            if up { "up" } else { "down" },
+        ]);
     }
 }
 
@@ -147,7 +190,16 @@ impl Drop for Lan {
 
 /// Whether `addr` is configured on the host's eth0.
 pub fn has_address(host: &Host, addr: IpAddr) -> bool {
-    let out = sh(&["ip", "-n", &host.ns, "-o", "addr", "show", "dev", &host.ifname]);
+    let out = sh(&[
+        "ip",
+        "-n",
+        &host.ns,
+        "-o",
+        "addr",
+        "show",
+        "dev",
+        &host.ifname,
+    ]);
     let needle = format!(" {addr}/");
     out.contains(&needle)
 }
@@ -234,7 +286,13 @@ pub fn start_keeplite(lan: &Lan, host: usize, config: &Path) -> Daemon {
     let pid = lan.dir.join(format!("keeplite-{host}.pid"));
     let config = config.to_string_lossy().into_owned();
     let pid = pid.to_string_lossy().into_owned();
-    spawn_in(&h.ns, keeplite_bin(), &["-f", &config, "-n", "-l", "-D", "-p", &pid], &log, "keeplite")
+    spawn_in(
+        &h.ns,
+        keeplite_bin(),
+        &["-f", &config, "-n", "-l", "-D", "-p", &pid],
+        &log,
+        "keeplite",
+    )
 }
 
 pub fn keepalived_available() -> bool {
@@ -245,13 +303,20 @@ pub fn keepalived_available() -> bool {
 pub fn start_keepalived(lan: &Lan, host: usize, config: &Path) -> Daemon {
     let h = &lan.hosts[host];
     let log = lan.dir.join(format!("keepalived-{host}.log"));
-    let p = |n: &str| lan.dir.join(format!("keepalived-{host}.{n}")).to_string_lossy().into_owned();
+    let p = |n: &str| {
+        lan.dir
+            .join(format!("keepalived-{host}.{n}"))
+            .to_string_lossy()
+            .into_owned()
+    };
     let (main, vrrp, check) = (p("pid"), p("vrrp.pid"), p("check.pid"));
     let config = config.to_string_lossy().into_owned();
     spawn_in(
         &h.ns,
         "/usr/sbin/keepalived",
-        &["-n", "-l", "-D", "-P", "-f", &config, "-p", &main, "-r", &vrrp, "-c", &check],
+        &[
+            "-n", "-l", "-D", "-P", "-f", &config, "-p", &main, "-r", &vrrp, "-c", &check,
+        ],
         &log,
         "keepalived",
     )

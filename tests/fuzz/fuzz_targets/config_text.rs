@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let dumped = dump(&first.config);
     let second = parse_str("dump.conf", &dumped);
-    assert_eq!(first.config, second.config, "dump changed the model:\n{dumped}");
+    assert_eq!(
+        first.config, second.config,
+        "dump changed the model:\n{dumped}"
+    );
     match binary::decode(&binary::encode(&first.config)) {
         Ok(c) => assert_eq!(first.config, c, "binary round trip changed the model"),
         Err(e) => panic!("binary round trip failed: {e}\ndump:\n{dumped}"),

@@ -31,7 +31,7 @@ const PASSWORD: [u8; 8] = *b"secret\0\0";
 
 /// The socket-level counters (`WireCounters`) and the instance's drop counters (`Stats`).
 const WIRE_KEYS: [&str; 8] = [
-    "truncated",
+    "oversize",
     "ip_header",
     "bad_version",
     "bad_checksum",
@@ -514,7 +514,7 @@ fn bad_cases(priority: u8) -> Vec<Case> {
             c.message_len = Some(4097 - 20);
             c.ident = 0x4b4b;
         },
-        Expect::Wire("truncated"),
+        Expect::Wire("oversize"),
     );
     case(
         "5000-byte message (fragmented, beyond the receive buffer)",
@@ -522,7 +522,7 @@ fn bad_cases(priority: u8) -> Vec<Case> {
             c.message_len = Some(5000);
             c.ident = 0x4b4c;
         },
-        Expect::Wire("truncated"),
+        Expect::Wire("oversize"),
     );
     case(
         "from host 0's own address",

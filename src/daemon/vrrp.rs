@@ -22,13 +22,13 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 const MONITOR_TOKEN: u64 = 0;
-/// Largest datagram we read; anything longer is truncated and dropped.
+/// Largest datagram we read; anything longer is dropped (and counted as `oversize`).
 const RECV_BUFFER: usize = 4096;
 
 /// Why a received packet never reached an instance (instances count their own drops).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WireDrop {
-    Truncated,
+    Oversize,
     IpHeader,
     Vrrp(wire::Error),
     VridNotOurs,
@@ -37,7 +37,8 @@ pub enum WireDrop {
 /// Per-reason counts of [`WireDrop`]s.
 #[derive(Clone, Debug, Default)]
 pub struct WireCounters {
-    pub truncated: u64,
+    /// Datagrams longer than the receive buffer.
+    pub oversize: u64,
     pub ip_header: u64,
     pub bad_version: u64,
     pub bad_checksum: u64,
@@ -50,7 +51,7 @@ pub struct WireCounters {
 impl WireCounters {
     fn count(&mut self, drop: WireDrop) {
         let slot = match drop {
-            WireDrop::Truncated => &mut self.truncated,
+            WireDrop::Oversize => &mut self.oversize,
             WireDrop::IpHeader => &mut self.ip_header,
             WireDrop::VridNotOurs => &mut self.vrid_not_ours,
             WireDrop::Vrrp(wire::Error::BadVersion) => &mut self.bad_version,
@@ -63,7 +64,7 @@ impl WireCounters {
     }
 
     pub fn total(&self) -> u64 {
-        self.truncated
+        self.oversize
             + self.ip_header
             + self.bad_version
             + self.bad_checksum
@@ -122,6 +123,36 @@ pub struct VrrpDaemon {
     stopping: bool,
     /// VMAC interfaces this run created (deleted on exit).
     created_vmacs: Vec<u32>,
+    drop_log: LogLimit,
+}
+
+/// At most `PER_SECOND` drop lines a second: a flood must not turn into a flood of log lines.
+#[derive(Default)]
+struct LogLimit {
+    window_start: Instant,
+    in_window: u32,
+    suppressed: u64,
+}
+
+impl LogLimit {
+    const PER_SECOND: u32 = 20;
+
+    fn allow(&mut self, now: Instant) -> bool {
+        if now.saturating_since(self.window_start) >= crate::time::Micros::from_secs(1) {
+            if self.suppressed > 0 {
+                debug!("{} more dropped packets not logged", self.suppressed);
+            }
+            self.window_start = now;
+            self.in_window = 0;
+            self.suppressed = 0;
+        }
+        self.in_window += 1;
+        if self.in_window > Self::PER_SECOND {
+            self.suppressed += 1;
+            return false;
+        }
+        true
+    }
 }
 
 /// Runs until SIGTERM or SIGINT; returns the process exit code.
@@ -256,6 +287,7 @@ impl VrrpDaemon {
             tx: [0; 2048],
             stopping: false,
             created_vmacs,
+            drop_log: LogLimit::default(),
         })
     }
 
@@ -466,7 +498,7 @@ impl VrrpDaemon {
                 }
             };
             if rx.truncated {
-                channel.drops.count(WireDrop::Truncated);
+                channel.drops.count(WireDrop::Oversize);
                 continue;
             }
             let (payload, src, dst, ttl, family) = match &channel.socket {
@@ -502,7 +534,7 @@ impl VrrpDaemon {
             let repr = match parsed {
                 Ok(repr) => repr,
                 Err(e) => {
-                    if self.opts.detailed_log {
+                    if self.opts.detailed_log && self.drop_log.allow(now) {
                         debug!("{}: dropped a packet from {src}: {e}", channel.ifname);
                     }
                     channel.drops.count(WireDrop::Vrrp(e));
@@ -552,7 +584,7 @@ impl VrrpDaemon {
                 addresses: &addresses,
             };
             if let Err(reason) = self.fsms[k].handle_advert(now, &advert) {
-                if self.opts.detailed_log {
+                if self.opts.detailed_log && self.drop_log.allow(now) {
                     debug!(
                         "({}) dropped an advert from {src}: {reason:?}",
                         instances[k].name

@@ -313,9 +313,20 @@ impl Run<'_> {
             }
             None => return,
         };
-        self.check(exited.is_some(), || {
-            format!("{name} did not exit within 8 s of SIGTERM (or died by a signal)")
-        });
+        if exited.is_none() && self.nodes[n].imp == Impl::Keepalived {
+            // keepalived 2.2.7 sometimes hangs on exit when SIGTERM comes right after start-up
+            // on a loaded machine (its VIPs and priority-0 advert are already done by then); that
+            // is not what these tests check, so it is killed and the test goes on.
+            eprintln!("note: keepalived did not exit within 8 s of SIGTERM; killing it");
+            if let Some(d) = self.nodes[n].daemon.as_mut() {
+                d.signal("KILL");
+                d.wait_exit(Duration::from_secs(3));
+            }
+        } else {
+            self.check(exited.is_some(), || {
+                format!("{name} did not exit within 8 s of SIGTERM (or died by a signal)")
+            });
+        }
         if self.nodes[n].imp == Impl::Keeplite {
             self.check(exited == Some(0), || {
                 format!("keeplite exit status after SIGTERM: {exited:?}")

@@ -3,6 +3,7 @@
 pub mod announce;
 pub mod clock;
 pub mod event;
+pub mod icmp;
 pub mod ipvs;
 pub mod rtnl;
 pub mod script;

@@ -1,0 +1,430 @@
+//! The probes: one async fn per checker type, run on smol, each a single attempt that reports a
+//! [`ProbeResult`] to the verdict machine. A [`Check`] is a checker made ready when the config is
+//! loaded (addresses resolved, HTTP requests and DNS queries built, the MISC_CHECK script split
+//! and checked), so that running it allocates nothing of its own: buffers are fixed arrays inside
+//! the probe's future, and only smol's per-socket registration (and, for MISC_CHECK, the
+//! fork/exec in `sys::script`) allocates.
+//!
+//! Timeouts: keepalived restarts `connect_timeout` on every read and write; here it bounds the
+//! whole exchange (connect, request, response), so a server that trickles bytes cannot hold a
+//! checker, and a slow but complete answer inside `connect_timeout` passes. UDP_CHECK without
+//! `require_reply` and PING_CHECK wait the full timeout for an ICMP error or a reply.
+//! MISC_CHECK's limit is `misc_timeout` (default `delay_loop`), enforced by killing the script's
+//! process group.
+
+mod dns;
+mod http;
+mod misc;
+mod ping;
+mod smtp;
+mod udp;
+
+use super::outcome::{Failure, ProbeResult, WeightEffect};
+use super::timing::Timing;
+use crate::config::model::{
+    CheckKind, CheckTarget, Checker, IfName, MaskedByte, RealServer, RunAs, TrackFile,
+    VirtualServer,
+};
+use crate::sys::icmp::{bind_address, SocketOptions};
+use crate::sys::script::{Script, ScriptError, UserDb};
+use crate::time::Micros;
+use smol::Async;
+use std::fmt;
+use std::future::Future;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant as StdInstant};
+
+pub use http::{fetch, Fetched};
+
+/// Bytes read from a socket at a time (HTTP, SMTP).
+pub const READ_BUF: usize = 2048;
+/// Largest UDP_CHECK reply looked at; longer replies count as this long.
+pub const UDP_BUF: usize = 2048;
+/// DNS_CHECK's port when neither `connect_port` nor the real server has one.
+pub const DNS_PORT: u16 = 53;
+
+/// Where a checker connects, and from where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// `connect_ip`/`connect_port`, else the real server's address and port.
+    pub addr: SocketAddr,
+    /// `bindto`/`bind_port`.
+    pub bind: Option<SocketAddr>,
+    pub bind_if: Option<IfName>,
+    pub fwmark: Option<u32>,
+}
+
+impl Target {
+    pub fn new(rs: &RealServer, t: &CheckTarget) -> Target {
+        let ip = t.connect_ip.unwrap_or(rs.addr);
+        let port = t.connect_port.unwrap_or(rs.port);
+        Target {
+            addr: SocketAddr::new(ip, port),
+            bind: bind_address(ip, t.bindto, t.bind_port),
+            bind_if: t.bind_if.clone(),
+            fwmark: t.fwmark,
+        }
+    }
+
+    /// A plain target: `addr`, no source options.
+    pub fn to(addr: SocketAddr) -> Target {
+        Target {
+            addr,
+            bind: None,
+            bind_if: None,
+            fwmark: None,
+        }
+    }
+
+    fn options(&self) -> SocketOptions<'_> {
+        SocketOptions {
+            bind: self.bind,
+            bind_if: self.bind_if.as_ref().map(IfName::as_str),
+            fwmark: self.fwmark,
+        }
+    }
+}
+
+/// One url of HTTP_GET/SSL_GET, ready to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpUrl {
+    pub request: Box<[u8]>,
+    pub digest: Option<[u8; 16]>,
+    /// Inclusive ranges; empty means 200-299.
+    pub status_code: Box<[(u16, u16)]>,
+}
+
+impl HttpUrl {
+    pub fn accepts(&self, status: u16) -> bool {
+        if self.status_code.is_empty() {
+            return (200..=299).contains(&status);
+        }
+        self.status_code
+            .iter()
+            .any(|&(low, high)| (low..=high).contains(&status))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpProbe {
+    /// `payload`; without one a few bytes derived from the probe's nonce are sent.
+    pub payload: Option<Box<[u8]>>,
+    /// `require_reply`, with the pattern the reply must start with (may be empty).
+    pub require_reply: Option<Box<[MaskedByte]>>,
+    pub min_reply_length: u32,
+    pub max_reply_length: u32,
+}
+
+impl UdpProbe {
+    /// keepalived's check_udp_reply: the length within bounds, then the pattern over the
+    /// shorter of the two.
+    pub fn reply_matches(&self, reply: &[u8]) -> bool {
+        let len = u32::try_from(reply.len()).unwrap_or(u32::MAX);
+        if len < self.min_reply_length || len > self.max_reply_length {
+            return false;
+        }
+        let pattern = self.require_reply.as_deref().unwrap_or(&[]);
+        reply
+            .iter()
+            .zip(pattern)
+            .all(|(&got, want)| (got ^ want.value) & want.mask == 0)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Tcp,
+    Http(Box<[HttpUrl]>),
+    Ssl(Box<[HttpUrl]>),
+    Misc {
+        script: Script,
+        timeout: Micros,
+        dynamic: bool,
+    },
+    Smtp {
+        helo: Box<[u8]>,
+    },
+    Dns {
+        query: Box<[u8]>,
+    },
+    Udp(UdpProbe),
+    Ping,
+    File {
+        path: PathBuf,
+        weight: i32,
+        reverse: bool,
+    },
+}
+
+/// A checker ready to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    pub target: Target,
+    /// `connect_timeout`: the limit on one probe's whole exchange.
+    pub timeout: Micros,
+    pub kind: Kind,
+}
+
+/// What preparing checkers needs from the rest of the config.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    pub track_files: &'a [TrackFile],
+    pub users: &'a UserDb,
+    /// global_defs `script_user`.
+    pub script_user: Option<&'a RunAs>,
+    /// global_defs `enable_script_security`.
+    pub script_security: bool,
+}
+
+#[derive(Debug)]
+pub enum PrepareError {
+    Script(ScriptError),
+    /// FILE_CHECK names a `track_file` that does not exist.
+    NoTrackFile(String),
+    /// DNS_CHECK `name` is not a valid domain name.
+    DnsName(String),
+}
+
+impl fmt::Display for PrepareError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PrepareError::Script(e) => write!(f, "MISC_CHECK: {e}"),
+            PrepareError::NoTrackFile(name) => write!(f, "FILE_CHECK: no track_file `{name}`"),
+            PrepareError::DnsName(name) => write!(f, "DNS_CHECK: bad name `{name}`"),
+        }
+    }
+}
+
+impl std::error::Error for PrepareError {}
+
+impl Check {
+    /// Prepares `checker` of `rs` in `vs`.
+    pub fn prepare(
+        vs: &VirtualServer,
+        rs: &RealServer,
+        checker: &Checker,
+        cx: &Context<'_>,
+    ) -> Result<Check, PrepareError> {
+        let timing = Timing::resolve(vs, rs, checker);
+        let mut target = Target::new(rs, &checker.target);
+        let kind = match &checker.kind {
+            CheckKind::Tcp => Kind::Tcp,
+            CheckKind::Http(h) => Kind::Http(http::urls(vs, rs, h, target.addr)),
+            CheckKind::Ssl(h) => Kind::Ssl(http::urls(vs, rs, h, target.addr)),
+            CheckKind::Misc(m) => {
+                let run_as = cx
+                    .users
+                    .script_credentials(m.misc_path.run_as.as_deref(), cx.script_user)
+                    .map_err(PrepareError::Script)?;
+                let script = Script::prepare(&m.misc_path.command, run_as, cx.script_security)
+                    .map_err(PrepareError::Script)?;
+                Kind::Misc {
+                    script,
+                    timeout: m.misc_timeout.unwrap_or(timing.delay_loop),
+                    dynamic: m.misc_dynamic,
+                }
+            }
+            CheckKind::Smtp(s) => Kind::Smtp {
+                helo: super::smtp::helo(s.helo_name.as_deref()).into(),
+            },
+            CheckKind::Dns(d) => {
+                if target.addr.port() == 0 {
+                    target.addr.set_port(DNS_PORT);
+                }
+                let query = super::dns::query(&d.name, d.query_type)
+                    .map_err(|_| PrepareError::DnsName(d.name.clone()))?;
+                Kind::Dns {
+                    query: query.into(),
+                }
+            }
+            CheckKind::Udp(u) => Kind::Udp(UdpProbe {
+                payload: u.payload.as_deref().map(Box::from),
+                require_reply: u.require_reply.as_deref().map(Box::from),
+                min_reply_length: u.min_reply_length.unwrap_or(0),
+                max_reply_length: u.max_reply_length.unwrap_or(255),
+            }),
+            CheckKind::Ping => Kind::Ping,
+            CheckKind::File(f) => {
+                let track = cx
+                    .track_files
+                    .iter()
+                    .find(|t| t.name == f.track_file)
+                    .ok_or_else(|| PrepareError::NoTrackFile(f.track_file.clone()))?;
+                // keepalived: the FILE_CHECK's own non-zero weight wins over the track_file's.
+                let (weight, reverse) = match f.weight {
+                    Some(w) if w != 0 => (w, f.reverse),
+                    _ => (track.weight, track.weight_reverse),
+                };
+                Kind::File {
+                    path: PathBuf::from(&track.file),
+                    weight,
+                    reverse,
+                }
+            }
+        };
+        Ok(Check {
+            target,
+            timeout: timing.connect_timeout,
+            kind,
+        })
+    }
+
+    /// One probe. `url` is the verdict's url index (HTTP_GET/SSL_GET); `nonce` varies per probe
+    /// (DNS id, ICMP sequence, UDP filler payload).
+    pub async fn run(&self, url: u16, nonce: u64) -> ProbeResult {
+        let deadline = deadline_after(self.timeout);
+        let t = &self.target;
+        match &self.kind {
+            Kind::Tcp => {
+                within(deadline, async {
+                    connect(t).await?;
+                    Ok(WeightEffect::Keep)
+                })
+                .await
+            }
+            Kind::Http(urls) => match urls.get(usize::from(url)) {
+                Some(u) => within(deadline, http::get(t, u)).await,
+                None => Err(Failure::NoUrl),
+            },
+            Kind::Ssl(_) => Err(Failure::NeedsTls),
+            Kind::Misc {
+                script,
+                timeout,
+                dynamic,
+            } => misc::run(script, *timeout, *dynamic).await,
+            Kind::Smtp { helo } => within(deadline, smtp::check(t, helo)).await,
+            Kind::Dns { query } => within(deadline, dns::check(t, query, nonce)).await,
+            Kind::Udp(u) => udp::check(t, u, nonce, deadline).await,
+            Kind::Ping => ping::check(t, nonce, deadline).await,
+            Kind::File {
+                path,
+                weight,
+                reverse,
+            } => read_track_file(path, *weight, *reverse),
+        }
+    }
+}
+
+fn deadline_after(timeout: Micros) -> StdInstant {
+    let now = StdInstant::now();
+    now.checked_add(Duration::from_micros(timeout.0))
+        .unwrap_or(now + Duration::from_secs(86_400))
+}
+
+/// Runs `io` until `deadline`, then gives up with [`Failure::Timeout`] (dropping `io` closes
+/// its sockets).
+pub(crate) async fn within<T>(
+    deadline: StdInstant,
+    io: impl Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    smol::future::or(io, async {
+        smol::Timer::at(deadline).await;
+        Err(Failure::Timeout)
+    })
+    .await
+}
+
+/// A TCP connection to the target, made with its source options.
+pub(crate) async fn connect(t: &Target) -> Result<Async<TcpStream>, Failure> {
+    let stream = Async::new(crate::sys::icmp::tcp_connect_start(t.addr, &t.options())?)?;
+    stream.writable().await?;
+    if let Some(e) = stream.get_ref().take_error()? {
+        return Err(e.into());
+    }
+    Ok(stream)
+}
+
+/// FILE_CHECK: the file's value judged with its weight. The read is a few bytes from a local
+/// file, done in place (O_NONBLOCK, so a FIFO cannot stall the executor).
+fn read_track_file(path: &std::path::Path, weight: i32, reverse: bool) -> ProbeResult {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut buf = [0u8; super::file::READ_MAX];
+    let len = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .and_then(|mut f| f.read(&mut buf))
+        .unwrap_or(0);
+    super::file::judge(super::file::parse_value(&buf[..len]), weight, reverse)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_ranges() {
+        let mut url = HttpUrl {
+            request: Box::default(),
+            digest: None,
+            status_code: Box::default(),
+        };
+        assert!(url.accepts(200) && url.accepts(299));
+        assert!(!url.accepts(301) && !url.accepts(199));
+        url.status_code = vec![(200, 200), (400, 499)].into();
+        assert!(url.accepts(200) && url.accepts(404));
+        assert!(!url.accepts(201) && !url.accepts(500));
+    }
+
+    fn masked(value: u8, mask: u8) -> MaskedByte {
+        MaskedByte { value, mask }
+    }
+
+    #[test]
+    fn udp_reply_rules() {
+        let mut u = UdpProbe {
+            payload: None,
+            require_reply: Some(vec![masked(0xab, 0xff), masked(0x10, 0xf0)].into()),
+            min_reply_length: 0,
+            max_reply_length: 255,
+        };
+        assert!(u.reply_matches(&[0xab, 0x1f, 0x00]));
+        assert!(!u.reply_matches(&[0xab, 0x2f]));
+        // Only the shorter of reply and pattern is compared.
+        assert!(u.reply_matches(&[0xab]));
+        assert!(u.reply_matches(&[]));
+        u.min_reply_length = 2;
+        assert!(!u.reply_matches(&[0xab]));
+        u.max_reply_length = 2;
+        assert!(!u.reply_matches(&[0xab, 0x10, 0]));
+        u.require_reply = Some(Box::default());
+        assert!(u.reply_matches(&[1, 2]));
+    }
+
+    #[test]
+    fn target_defaults_to_the_real_server() {
+        let rs = RealServer {
+            addr: "10.0.0.5".parse().unwrap(),
+            port: 8080,
+            weight: 1,
+            lvs_method: None,
+            inhibit_on_failure: None,
+            uthreshold: None,
+            lthreshold: None,
+            virtualhost: None,
+            notify_up: None,
+            notify_down: None,
+            smtp_alert: false,
+            timing: Default::default(),
+            checkers: Vec::new(),
+        };
+        let t = Target::new(&rs, &CheckTarget::default());
+        assert_eq!(t.addr, "10.0.0.5:8080".parse().unwrap());
+        assert_eq!(t.bind, None);
+        let t = Target::new(
+            &rs,
+            &CheckTarget {
+                connect_ip: Some("10.0.0.6".parse().unwrap()),
+                connect_port: Some(81),
+                bind_port: Some(1000),
+                fwmark: Some(7),
+                ..CheckTarget::default()
+            },
+        );
+        assert_eq!(t.addr, "10.0.0.6:81".parse().unwrap());
+        assert_eq!(t.bind, Some("0.0.0.0:1000".parse().unwrap()));
+        assert_eq!(t.options().fwmark, Some(7));
+    }
+}

@@ -1,0 +1,51 @@
+//! SMTP_CHECK: greeting 220, `HELO` answered by 250, then QUIT (keepalived's check_smtp.c).
+
+use super::{connect, Target, READ_BUF};
+use crate::check::outcome::{Failure, ProbeResult, WeightEffect};
+use crate::check::smtp::{ReplyReader, QUIT};
+use smol::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+pub(super) async fn check(target: &Target, helo: &[u8]) -> ProbeResult {
+    let mut stream = connect(target).await?;
+    let mut buf = [0u8; READ_BUF];
+    expect(&mut stream, &mut buf, 220).await?;
+    stream.write_all(helo).await?;
+    expect(&mut stream, &mut buf, 250).await?;
+    stream.write_all(QUIT).await?;
+    // keepalived reads the answer to QUIT without judging it; a server that just closes is
+    // as good.
+    let _ = reply(&mut stream, &mut buf).await;
+    Ok(WeightEffect::Keep)
+}
+
+async fn expect(
+    stream: &mut (impl AsyncRead + Unpin),
+    buf: &mut [u8],
+    expected: u16,
+) -> Result<(), Failure> {
+    match reply(stream, buf).await? {
+        Some(code) if code == expected => Ok(()),
+        got => Err(Failure::SmtpReply {
+            expected,
+            got: got.unwrap_or(0),
+        }),
+    }
+}
+
+/// The next reply's code; `None` for a line that is not a reply.
+async fn reply(
+    stream: &mut (impl AsyncRead + Unpin),
+    buf: &mut [u8],
+) -> Result<Option<u16>, Failure> {
+    let mut reader = ReplyReader::new();
+    loop {
+        let n = stream.read(buf).await?;
+        if n == 0 {
+            return Err(Failure::Closed);
+        }
+        // Servers do not speak before being spoken to, so bytes past the reply are dropped.
+        if let (_, Some(code)) = reader.feed(&buf[..n]) {
+            return Ok(code.ok());
+        }
+    }
+}

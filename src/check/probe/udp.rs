@@ -1,0 +1,38 @@
+//! UDP_CHECK (keepalived's check_udp.c): send the payload on a connected socket, then wait.
+//! An ICMP error (port or host unreachable) comes back as an error on receive: down. With
+//! `require_reply` a matching reply must arrive before the deadline; without it, silence until
+//! the deadline is success.
+
+use super::{within, Target, UdpProbe, UDP_BUF};
+use crate::check::outcome::{Failure, ProbeResult, WeightEffect};
+use smol::Async;
+use std::time::Instant as StdInstant;
+
+pub(super) async fn check(
+    target: &Target,
+    probe: &UdpProbe,
+    nonce: u64,
+    deadline: StdInstant,
+) -> ProbeResult {
+    let exchange = async {
+        let socket = Async::new(crate::sys::icmp::udp_connect(
+            target.addr,
+            &target.options(),
+        )?)?;
+        let filler = nonce.to_be_bytes();
+        socket
+            .send(probe.payload.as_deref().unwrap_or(&filler))
+            .await?;
+        let mut buf = [0u8; UDP_BUF];
+        let n = socket.recv(&mut buf).await?;
+        Ok(probe.reply_matches(&buf[..n]))
+    };
+    match within(deadline, exchange).await {
+        Ok(true) => Ok(WeightEffect::Keep),
+        Ok(false) if probe.require_reply.is_none() => Ok(WeightEffect::Keep),
+        Ok(false) => Err(Failure::UdpReply),
+        Err(Failure::Timeout) if probe.require_reply.is_none() => Ok(WeightEffect::Keep),
+        Err(Failure::Timeout) => Err(Failure::UdpReply),
+        Err(e) => Err(e),
+    }
+}

@@ -1,8 +1,8 @@
 //! The probes: one async fn per checker type, run on smol, each a single attempt that reports a
 //! [`ProbeResult`] to the verdict machine. A [`Check`] is a checker made ready when the config is
 //! loaded (addresses resolved, HTTP requests and DNS queries built, the MISC_CHECK script split
-//! and checked), so that running it allocates nothing of its own: buffers are fixed arrays inside
-//! the probe's future, and only smol's per-socket registration (and, for MISC_CHECK, the
+//! and checked), so that running it allocates nothing of its own: it works in the caller's
+//! [`Scratch`] buffer, and only smol's per-socket registration (and, for MISC_CHECK, the
 //! fork/exec in `sys::script`) allocates.
 //!
 //! Timeouts: keepalived restarts `connect_timeout` on every read and write; here it bounds the
@@ -37,10 +37,30 @@ use std::time::{Duration, Instant as StdInstant};
 
 pub use http::{fetch, Fetched};
 
-/// Bytes read from a socket at a time (HTTP, SMTP).
-pub const READ_BUF: usize = 2048;
-/// Largest UDP_CHECK reply looked at; longer replies count as this long.
-pub const UDP_BUF: usize = 2048;
+/// Size of the buffer a running probe reads into (see [`Scratch`]). It is also the largest
+/// UDP_CHECK or DNS_CHECK reply looked at: longer replies count as this long.
+pub const SCRATCH_LEN: usize = 2048;
+
+/// The buffer one running probe works in. Probes do not carry buffers in their futures, so an
+/// idle checker's task stays small; `check::run::Slots` keeps one `Scratch` per in-flight slot.
+#[derive(Clone)]
+pub struct Scratch {
+    pub bytes: [u8; SCRATCH_LEN],
+}
+
+impl Scratch {
+    pub fn new() -> Box<Scratch> {
+        Box::new(Scratch {
+            bytes: [0; SCRATCH_LEN],
+        })
+    }
+}
+
+impl fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Scratch({} bytes)", SCRATCH_LEN)
+    }
+}
 /// DNS_CHECK's port when neither `connect_port` nor the real server has one.
 pub const DNS_PORT: u16 = 53;
 
@@ -271,8 +291,9 @@ impl Check {
     }
 
     /// One probe. `url` is the verdict's url index (HTTP_GET/SSL_GET); `nonce` varies per probe
-    /// (DNS id, ICMP sequence, UDP filler payload).
-    pub async fn run(&self, url: u16, nonce: u64) -> ProbeResult {
+    /// (DNS id, ICMP sequence, UDP filler payload); `scratch` is the probe's buffer.
+    pub async fn run(&self, url: u16, nonce: u64, scratch: &mut Scratch) -> ProbeResult {
+        let buf = &mut scratch.bytes;
         let deadline = deadline_after(self.timeout);
         let t = &self.target;
         match &self.kind {
@@ -284,7 +305,7 @@ impl Check {
                 .await
             }
             Kind::Http(urls) => match urls.get(usize::from(url)) {
-                Some(u) => within(deadline, http::get(t, u)).await,
+                Some(u) => within(deadline, http::get(t, u, buf)).await,
                 None => Err(Failure::NoUrl),
             },
             Kind::Ssl(_) => Err(Failure::NeedsTls),
@@ -293,15 +314,15 @@ impl Check {
                 timeout,
                 dynamic,
             } => misc::run(script, *timeout, *dynamic).await,
-            Kind::Smtp { helo } => within(deadline, smtp::check(t, helo)).await,
-            Kind::Dns { query } => within(deadline, dns::check(t, query, nonce)).await,
-            Kind::Udp(u) => udp::check(t, u, nonce, deadline).await,
-            Kind::Ping => ping::check(t, nonce, deadline).await,
+            Kind::Smtp { helo } => within(deadline, smtp::check(t, helo, buf)).await,
+            Kind::Dns { query } => within(deadline, dns::check(t, query, nonce, buf)).await,
+            Kind::Udp(u) => udp::check(t, u, nonce, deadline, buf).await,
+            Kind::Ping => ping::check(t, nonce, deadline, buf).await,
             Kind::File {
                 path,
                 weight,
                 reverse,
-            } => read_track_file(path, *weight, *reverse),
+            } => read_track_file(path, *weight, *reverse, buf),
         }
     }
 }
@@ -337,15 +358,20 @@ pub(crate) async fn connect(t: &Target) -> Result<Async<TcpStream>, Failure> {
 
 /// FILE_CHECK: the file's value judged with its weight. The read is a few bytes from a local
 /// file, done in place (O_NONBLOCK, so a FIFO cannot stall the executor).
-fn read_track_file(path: &std::path::Path, weight: i32, reverse: bool) -> ProbeResult {
+fn read_track_file(
+    path: &std::path::Path,
+    weight: i32,
+    reverse: bool,
+    buf: &mut [u8; SCRATCH_LEN],
+) -> ProbeResult {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut buf = [0u8; super::file::READ_MAX];
+    let buf = &mut buf[..super::file::READ_MAX];
     let len = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
-        .and_then(|mut f| f.read(&mut buf))
+        .and_then(|mut f| f.read(buf))
         .unwrap_or(0);
     super::file::judge(super::file::parse_value(&buf[..len]), weight, reverse)
 }

@@ -57,15 +57,20 @@ fn prepare(fd: BorrowedFd<'_>, opts: &SocketOptions<'_>) -> io::Result<()> {
     if let Some(ifname) = opts.bind_if {
         bind_to_device(fd, ifname)?;
     }
-    if let Some(mut bind) = opts.bind {
-        if let (SocketAddr::V6(v6), Some(ifname)) = (&mut bind, opts.bind_if) {
-            if is_link_local(v6.ip()) && v6.scope_id() == 0 {
-                v6.set_scope_id(interface_index(ifname)?);
-            }
-        }
-        rustix::net::bind(fd, &bind)?;
+    if let Some(bind) = opts.bind {
+        rustix::net::bind(fd, &scoped(bind, opts)?)?;
     }
     Ok(())
+}
+
+/// An IPv6 link-local address gets `bind_if`'s index as its scope unless it has one.
+fn scoped(mut addr: SocketAddr, opts: &SocketOptions<'_>) -> io::Result<SocketAddr> {
+    if let (SocketAddr::V6(v6), Some(ifname)) = (&mut addr, opts.bind_if) {
+        if is_link_local(v6.ip()) && v6.scope_id() == 0 {
+            v6.set_scope_id(interface_index(ifname)?);
+        }
+    }
+    Ok(addr)
 }
 
 fn is_link_local(ip: &Ipv6Addr) -> bool {
@@ -80,7 +85,7 @@ pub fn tcp_connect_start(
 ) -> io::Result<std::net::TcpStream> {
     let fd = socket(dst.ip(), SocketType::STREAM, None)?;
     prepare(fd.as_fd(), opts)?;
-    match rustix::net::connect(&fd, &dst) {
+    match rustix::net::connect(&fd, &scoped(dst, opts)?) {
         Ok(()) | Err(Errno::INPROGRESS) => Ok(std::net::TcpStream::from(fd)),
         Err(e) => Err(e.into()),
     }
@@ -91,7 +96,7 @@ pub fn tcp_connect_start(
 pub fn udp_connect(dst: SocketAddr, opts: &SocketOptions<'_>) -> io::Result<std::net::UdpSocket> {
     let fd = socket(dst.ip(), SocketType::DGRAM, None)?;
     prepare(fd.as_fd(), opts)?;
-    rustix::net::connect(&fd, &dst)?;
+    rustix::net::connect(&fd, &scoped(dst, opts)?)?;
     Ok(std::net::UdpSocket::from(fd))
 }
 
@@ -124,7 +129,7 @@ impl IcmpSocket {
         // connect() makes the kernel deliver only this host's messages to the socket (raw(7),
         // icmp(7)) and report its ICMP errors on recv.
         let dst = SocketAddr::new(dst, 0);
-        rustix::net::connect(&fd, &dst)?;
+        rustix::net::connect(&fd, &scoped(dst, &opts)?)?;
         Ok(IcmpSocket {
             fd,
             raw,
@@ -213,6 +218,20 @@ mod tests {
 
     #[test]
     fn link_local() {
+        let lo = SocketOptions {
+            bind_if: Some("lo"),
+            ..SocketOptions::default()
+        };
+        let index = interface_index("lo").unwrap();
+        let scoped_ll = scoped("[fe80::1]:80".parse().unwrap(), &lo).unwrap();
+        assert_eq!(
+            scoped_ll,
+            SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 80, 0, index))
+        );
+        let global: SocketAddr = "[2001:db8::1]:80".parse().unwrap();
+        assert_eq!(scoped(global, &lo).unwrap(), global);
+        let v4: SocketAddr = "10.0.0.1:80".parse().unwrap();
+        assert_eq!(scoped(v4, &lo).unwrap(), v4);
         assert!(is_link_local(&"fe80::1".parse().unwrap()));
         assert!(!is_link_local(&"fec0::1".parse().unwrap()));
         assert!(!is_link_local(&"2001:db8::1".parse().unwrap()));

@@ -1,7 +1,7 @@
 //! HTTP_GET (and genhash): one GET of one url, the response streamed through
 //! `check::http::ResponseReader` into an MD5, judged by status code and digest.
 
-use super::{connect, within, HttpUrl, Target, READ_BUF};
+use super::{connect, within, HttpUrl, Target, SCRATCH_LEN};
 use crate::check::http::{host, request, ResponseReader};
 use crate::check::md5::Md5;
 use crate::check::outcome::{Failure, ProbeResult, WeightEffect};
@@ -51,13 +51,13 @@ async fn exchange(
     target: &Target,
     request: &[u8],
     stop_early: impl Fn(u16) -> bool,
+    buf: &mut [u8; SCRATCH_LEN],
 ) -> Result<Fetched, Failure> {
     let mut stream = connect(target).await?;
     stream.write_all(request).await?;
     let mut reader = ResponseReader::new(Md5::new());
-    let mut buf = [0u8; READ_BUF];
     loop {
-        let n = stream.read(&mut buf).await?;
+        let n = stream.read(buf).await?;
         if n == 0 {
             break;
         }
@@ -76,9 +76,13 @@ async fn exchange(
 }
 
 /// HTTP_GET of one url.
-pub(super) async fn get(target: &Target, url: &HttpUrl) -> ProbeResult {
+pub(super) async fn get(
+    target: &Target,
+    url: &HttpUrl,
+    buf: &mut [u8; SCRATCH_LEN],
+) -> ProbeResult {
     // A status that fails the check makes the rest of the body irrelevant.
-    let fetched = exchange(target, &url.request, |status| !url.accepts(status)).await?;
+    let fetched = exchange(target, &url.request, |status| !url.accepts(status), buf).await?;
     if !url.accepts(fetched.status) {
         return Err(Failure::Status(fetched.status));
     }
@@ -94,5 +98,10 @@ pub async fn fetch(
     request: &[u8],
     deadline: StdInstant,
 ) -> Result<Fetched, Failure> {
-    within(deadline, exchange(target, request, |_| false)).await
+    let mut scratch = super::Scratch::new();
+    within(
+        deadline,
+        exchange(target, request, |_| false, &mut scratch.bytes),
+    )
+    .await
 }

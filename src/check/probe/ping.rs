@@ -2,7 +2,7 @@
 //! reply before the deadline. Any other message (an unreachable, a reply to someone else's
 //! ping on a raw socket) is skipped; an ICMP error reported on the socket is a failure.
 
-use super::{within, Target};
+use super::{within, Target, SCRATCH_LEN};
 use crate::check::echo::{self, Packet, Repr};
 use crate::check::outcome::{Failure, ProbeResult, WeightEffect};
 use crate::sys::icmp::IcmpSocket;
@@ -12,8 +12,15 @@ use std::time::Instant as StdInstant;
 /// Echo data: 56 bytes, as ping(8) sends by default.
 const DATA: [u8; 56] = *b"keeplite PING_CHECK keeplite PING_CHECK keeplite PING_CH";
 const MESSAGE_LEN: usize = echo::HEADER_LEN + DATA.len();
+/// The scratch buffer holds the request, then a reply behind a raw socket's IPv4 header.
+const _: () = assert!(2 * MESSAGE_LEN + 60 <= SCRATCH_LEN);
 
-pub(super) async fn check(target: &Target, nonce: u64, deadline: StdInstant) -> ProbeResult {
+pub(super) async fn check(
+    target: &Target,
+    nonce: u64,
+    deadline: StdInstant,
+    buf: &mut [u8; SCRATCH_LEN],
+) -> ProbeResult {
     within(deadline, async {
         let ip = target.addr.ip();
         let socket = Async::new(IcmpSocket::open(ip, &target.options())?)?;
@@ -26,8 +33,8 @@ pub(super) async fn check(target: &Target, nonce: u64, deadline: StdInstant) -> 
         // A ping socket replaces the identifier with its own and demultiplexes replies by it.
         let ident = (nonce >> 16) as u16;
         let seq = nonce as u16;
-        let mut message = [0u8; MESSAGE_LEN];
-        let mut packet = Packet::new_checked(&mut message[..]).map_err(|_| Failure::Echo)?;
+        let (message, rx) = buf.split_at_mut(MESSAGE_LEN);
+        let mut packet = Packet::new_checked(&mut *message).map_err(|_| Failure::Echo)?;
         Repr {
             msg_type: request,
             ident,
@@ -38,12 +45,10 @@ pub(super) async fn check(target: &Target, nonce: u64, deadline: StdInstant) -> 
         if raw && ip.is_ipv4() {
             packet.fill_checksum_v4();
         }
-        socket.write_with(|s| s.send(&message)).await?;
-        // Room for an IPv4 header of a raw socket in front of the echo.
-        let mut buf = [0u8; 60 + MESSAGE_LEN];
+        socket.write_with(|s| s.send(message)).await?;
         loop {
-            let range = socket.read_with(|s| s.recv(&mut buf)).await?;
-            let Ok(got) = Packet::new_checked(&buf[range]) else {
+            let range = socket.read_with(|s| s.recv(rx)).await?;
+            let Ok(got) = Packet::new_checked(&rx[range]) else {
                 continue;
             };
             if got.msg_type() == reply && got.seq() == seq && (!raw || got.ident() == ident) {

@@ -1,20 +1,23 @@
 //! SMTP_CHECK: greeting 220, `HELO` answered by 250, then QUIT (keepalived's check_smtp.c).
 
-use super::{connect, Target, READ_BUF};
+use super::{connect, Target, SCRATCH_LEN};
 use crate::check::outcome::{Failure, ProbeResult, WeightEffect};
 use crate::check::smtp::{ReplyReader, QUIT};
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-pub(super) async fn check(target: &Target, helo: &[u8]) -> ProbeResult {
+pub(super) async fn check(
+    target: &Target,
+    helo: &[u8],
+    buf: &mut [u8; SCRATCH_LEN],
+) -> ProbeResult {
     let mut stream = connect(target).await?;
-    let mut buf = [0u8; READ_BUF];
-    expect(&mut stream, &mut buf, 220).await?;
+    expect(&mut stream, buf, 220).await?;
     stream.write_all(helo).await?;
-    expect(&mut stream, &mut buf, 250).await?;
+    expect(&mut stream, buf, 250).await?;
     stream.write_all(QUIT).await?;
     // keepalived reads the answer to QUIT without judging it; a server that just closes is
     // as good.
-    let _ = reply(&mut stream, &mut buf).await;
+    let _ = reply(&mut stream, buf).await;
     Ok(WeightEffect::Keep)
 }
 

@@ -3,7 +3,7 @@
 //! `require_reply` a matching reply must arrive before the deadline; without it, silence until
 //! the deadline is success.
 
-use super::{within, Target, UdpProbe, UDP_BUF};
+use super::{within, Target, UdpProbe, SCRATCH_LEN};
 use crate::check::outcome::{Failure, ProbeResult, WeightEffect};
 use smol::Async;
 use std::time::Instant as StdInstant;
@@ -13,6 +13,7 @@ pub(super) async fn check(
     probe: &UdpProbe,
     nonce: u64,
     deadline: StdInstant,
+    buf: &mut [u8; SCRATCH_LEN],
 ) -> ProbeResult {
     let exchange = async {
         let socket = Async::new(crate::sys::icmp::udp_connect(
@@ -23,8 +24,7 @@ pub(super) async fn check(
         socket
             .send(probe.payload.as_deref().unwrap_or(&filler))
             .await?;
-        let mut buf = [0u8; UDP_BUF];
-        let n = socket.recv(&mut buf).await?;
+        let n = socket.recv(buf).await?;
         Ok(probe.reply_matches(&buf[..n]))
     };
     match within(deadline, exchange).await {

@@ -1,0 +1,922 @@
+//! Health checkers against real local servers on 127.0.0.1 (threads with std sockets): each
+//! probe type's pass and fail cases, timeouts, and the driver's retry and delay_before_retry
+//! timing measured on the wall clock. keepalived's own genhash, when installed, checks that
+//! digests agree.
+
+use keeplite::check::md5::{to_hex, Md5};
+use keeplite::check::outcome::{Failure, ProbeResult, WeightEffect};
+use keeplite::check::probe::{Check, Context, HttpUrl, Kind, Scratch, Target, UdpProbe};
+use keeplite::check::run::{run_checker, Slots, Spread};
+use keeplite::check::timing::Timing;
+use keeplite::check::verdict::{Action, CheckerVerdict, RealServerVerdict, Steps};
+use keeplite::config::model::{
+    CheckKind, CheckTarget, CheckTiming, Checker, ForwardMethod, HttpCheck, MaskedByte, Micros,
+    Protocol, RealServer, Scheduler, ServiceKey, TrackFile, Url, VirtualServer,
+};
+use keeplite::sys::script::{Credentials, Script, UserDb};
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant as StdInstant};
+
+const MS: u64 = 1_000;
+
+fn ms(n: u64) -> Micros {
+    Micros(n * MS)
+}
+
+/// A TCP server on 127.0.0.1 that runs `handle` for every connection, each in its own thread.
+fn tcp_server<F>(handle: F) -> SocketAddr
+where
+    F: Fn(TcpStream, usize) + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = Arc::new(handle);
+    thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(stream) = stream else { return };
+            let handle = handle.clone();
+            thread::spawn(move || handle(stream, n));
+        }
+    });
+    addr
+}
+
+/// Reads a request up to its blank line.
+fn read_request(stream: &mut TcpStream) -> String {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            return request;
+        }
+        request.push_str(&line);
+    }
+}
+
+fn http_server(response: &'static [u8]) -> SocketAddr {
+    tcp_server(move |mut s, _| {
+        read_request(&mut s);
+        let _ = s.write_all(response);
+    })
+}
+
+fn url(digest: Option<[u8; 16]>, status_code: Vec<(u16, u16)>) -> HttpUrl {
+    HttpUrl {
+        request: b"GET / HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: test\r\n\r\n"[..].into(),
+        digest,
+        status_code: status_code.into(),
+    }
+}
+
+fn http_check(addr: SocketAddr, timeout_ms: u64, u: HttpUrl) -> Check {
+    Check {
+        target: Target::to(addr),
+        timeout: ms(timeout_ms),
+        kind: Kind::Http(vec![u].into()),
+    }
+}
+
+fn run(check: &Check) -> ProbeResult {
+    smol::block_on(check.run(0, 0x1234_5678, &mut Scratch::new()))
+}
+
+fn md5(bytes: &[u8]) -> [u8; 16] {
+    let mut m = Md5::new();
+    m.update(bytes);
+    m.finalize()
+}
+
+const PAGE: &[u8] = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall is well\n";
+
+#[test]
+fn tcp_up_and_refused() {
+    let addr = tcp_server(|_, _| {});
+    let check = Check {
+        target: Target::to(addr),
+        timeout: ms(500),
+        kind: Kind::Tcp,
+    };
+    assert_eq!(run(&check), Ok(WeightEffect::Keep));
+
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let check = Check {
+        target: Target::to(closed),
+        timeout: ms(500),
+        kind: Kind::Tcp,
+    };
+    assert!(matches!(
+        run(&check),
+        Err(Failure::Io(std::io::ErrorKind::ConnectionRefused, _))
+    ));
+}
+
+#[test]
+fn tcp_from_bindto_and_bind_port() {
+    let seen = Arc::new(Mutex::new(None));
+    let s = seen.clone();
+    let addr = tcp_server(move |stream, _| {
+        *s.lock().unwrap() = stream.peer_addr().ok();
+    });
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut target = Target::to(addr);
+    target.bind = Some(SocketAddr::new("127.0.0.2".parse().unwrap(), port));
+    let check = Check {
+        target,
+        timeout: ms(500),
+        kind: Kind::Tcp,
+    };
+    assert_eq!(run(&check), Ok(WeightEffect::Keep));
+    thread::sleep(Duration::from_millis(50));
+    let peer = seen.lock().unwrap().expect("server saw the connection");
+    assert_eq!(peer, SocketAddr::new("127.0.0.2".parse().unwrap(), port));
+}
+
+#[test]
+fn http_status_and_digest() {
+    let body = b"all is well\n";
+    let addr = http_server(PAGE);
+    let ok = http_check(addr, 500, url(None, vec![]));
+    assert_eq!(run(&ok), Ok(WeightEffect::Keep));
+    let right = http_check(addr, 500, url(Some(md5(body)), vec![]));
+    assert_eq!(run(&right), Ok(WeightEffect::Keep));
+    let wrong = http_check(addr, 500, url(Some(md5(b"other")), vec![]));
+    assert_eq!(run(&wrong), Err(Failure::Digest));
+
+    let broken = http_server(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\ndown");
+    let default_codes = http_check(broken, 500, url(None, vec![]));
+    assert_eq!(run(&default_codes), Err(Failure::Status(503)));
+    let accepts_503 = http_check(broken, 500, url(Some(md5(b"down")), vec![(500, 599)]));
+    assert_eq!(run(&accepts_503), Ok(WeightEffect::Keep));
+
+    let not_http = http_server(b"SSH-2.0-OpenSSH_9.2\r\n");
+    assert_eq!(
+        run(&http_check(not_http, 500, url(None, vec![]))),
+        Err(Failure::BadResponse)
+    );
+    let silent_close = tcp_server(|mut s, _| {
+        read_request(&mut s);
+    });
+    assert_eq!(
+        run(&http_check(silent_close, 500, url(None, vec![]))),
+        Err(Failure::BadResponse)
+    );
+}
+
+#[test]
+fn http_hung_server_times_out() {
+    let addr = tcp_server(|s, _| {
+        // Accepts, never answers, keeps the connection open.
+        thread::sleep(Duration::from_secs(3));
+        drop(s);
+    });
+    let check = http_check(addr, 300, url(None, vec![]));
+    let start = StdInstant::now();
+    assert_eq!(run(&check), Err(Failure::Timeout));
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_millis(800),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn http_slow_body_within_timeout_passes_and_beyond_fails() {
+    let body = b"slow but sure";
+    let slow = |pause: u64| {
+        tcp_server(move |mut s, _| {
+            read_request(&mut s);
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\nslow ");
+            thread::sleep(Duration::from_millis(pause));
+            let _ = s.write_all(b"but sure");
+        })
+    };
+    let check = http_check(slow(150), 600, url(Some(md5(body)), vec![]));
+    assert_eq!(run(&check), Ok(WeightEffect::Keep));
+    // The whole exchange counts: bytes trickling past the timeout fail.
+    let check = http_check(slow(800), 300, url(Some(md5(body)), vec![]));
+    assert_eq!(run(&check), Err(Failure::Timeout));
+}
+
+#[test]
+fn http_connection_reset_mid_body_fails() {
+    let addr = tcp_server(|mut s, _| {
+        read_request(&mut s);
+        let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 1000\r\n\r\npartial");
+        thread::sleep(Duration::from_millis(50));
+        // SO_LINGER 0: close sends RST instead of FIN.
+        rustix::net::sockopt::set_socket_linger(&s, Some(Duration::ZERO)).unwrap();
+        drop(s);
+    });
+    let check = http_check(addr, 1000, url(None, vec![]));
+    assert!(
+        matches!(
+            run(&check),
+            Err(Failure::Io(std::io::ErrorKind::ConnectionReset, _))
+        ),
+        "{:?}",
+        run(&check)
+    );
+}
+
+#[test]
+fn http_content_length_ends_the_read_on_a_kept_alive_connection() {
+    let addr = tcp_server(|mut s, _| {
+        read_request(&mut s);
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        // Keeps the connection open: the checker must not wait for the close.
+        thread::sleep(Duration::from_secs(3));
+    });
+    let check = http_check(addr, 1000, url(Some(md5(b"hello")), vec![]));
+    let start = StdInstant::now();
+    assert_eq!(run(&check), Ok(WeightEffect::Keep));
+    assert!(start.elapsed() < Duration::from_millis(500));
+}
+
+const CHUNKED: &[u8] =
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n";
+
+#[test]
+fn http_chunked_body_is_hashed_as_sent() {
+    let addr = http_server(CHUNKED);
+    let raw_body = b"6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n";
+    let check = http_check(addr, 500, url(Some(md5(raw_body)), vec![]));
+    assert_eq!(run(&check), Ok(WeightEffect::Keep));
+}
+
+#[test]
+fn genhash_matches_keepalived_genhash() {
+    use keeplite::check::genhash::{genhash, GenhashOptions};
+    for response in [PAGE, CHUNKED] {
+        let addr = http_server(response);
+        let url = format!("http://{addr}/index.html");
+        let ours = genhash(&url, &GenhashOptions::default()).unwrap();
+        let expected_body =
+            &response[response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
+        assert_eq!(ours, md5(expected_body));
+        let theirs = std::process::Command::new("genhash")
+            .args([
+                "-s",
+                "127.0.0.1",
+                "-p",
+                &addr.port().to_string(),
+                "-u",
+                "/index.html",
+            ])
+            .output();
+        match theirs {
+            Ok(out) if out.status.success() => {
+                let text = String::from_utf8_lossy(&out.stdout);
+                assert_eq!(
+                    text.trim().as_bytes(),
+                    &to_hex(&ours)[..],
+                    "keepalived genhash"
+                );
+            }
+            _ => eprintln!("keepalived's genhash not available: digest checked against md5 only"),
+        }
+    }
+}
+
+#[test]
+fn http_prepared_from_config_sends_keepalived_request() {
+    let seen = Arc::new(Mutex::new(String::new()));
+    let s = seen.clone();
+    let addr = tcp_server(move |mut stream, _| {
+        *s.lock().unwrap() = read_request(&mut stream);
+        let _ = stream.write_all(PAGE);
+    });
+    let checker = Checker {
+        kind: CheckKind::Http(HttpCheck {
+            urls: vec![Url {
+                path: "/health".into(),
+                digest: None,
+                status_code: vec![],
+                virtualhost: None,
+            }],
+            virtualhost: Some("www.example.com".into()),
+            http_protocol: None,
+            enable_sni: false,
+            fast_recovery: false,
+        }),
+        target: CheckTarget::default(),
+        timing: CheckTiming {
+            connect_timeout: Some(ms(500)),
+            ..CheckTiming::default()
+        },
+    };
+    let vs = virtual_server();
+    let rs = real_server(addr, vec![checker]);
+    let users = UserDb::default();
+    let cx = Context {
+        track_files: &[],
+        users: &users,
+        script_user: None,
+        script_security: false,
+    };
+    let check = Check::prepare(&vs, &rs, &rs.checkers[0], &cx).unwrap();
+    assert_eq!(check.timeout, ms(500));
+    assert_eq!(run(&check), Ok(WeightEffect::Keep));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        "GET /health HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: www.example.com\r\n"
+    );
+}
+
+#[test]
+fn ssl_get_reports_missing_tls() {
+    let addr = http_server(PAGE);
+    let check = Check {
+        target: Target::to(addr),
+        timeout: ms(500),
+        kind: Kind::Ssl(vec![url(None, vec![])].into()),
+    };
+    assert_eq!(run(&check), Err(Failure::NeedsTls));
+    assert_eq!(
+        Failure::NeedsTls.to_string(),
+        "SSL_GET needs the `tls` feature"
+    );
+}
+
+fn misc(command: &str, timeout_ms: u64, dynamic: bool) -> Check {
+    Check {
+        target: Target::to("127.0.0.1:0".parse().unwrap()),
+        timeout: ms(1000),
+        kind: Kind::Misc {
+            script: Script::prepare(command, Credentials::current(), false).unwrap(),
+            timeout: ms(timeout_ms),
+            dynamic,
+        },
+    }
+}
+
+#[test]
+fn misc_check_exit_codes() {
+    assert_eq!(run(&misc("true", 2000, false)), Ok(WeightEffect::Keep));
+    assert_eq!(run(&misc("false", 2000, false)), Err(Failure::Exit(1)));
+    assert_eq!(
+        run(&misc("sh -c 'exit 7'", 2000, false)),
+        Err(Failure::Exit(7))
+    );
+    assert_eq!(run(&misc("true", 2000, true)), Ok(WeightEffect::Reset));
+    assert_eq!(run(&misc("false", 2000, true)), Err(Failure::Exit(1)));
+    assert_eq!(
+        run(&misc("sh -c 'exit 2'", 2000, true)),
+        Ok(WeightEffect::Set(0))
+    );
+    assert_eq!(
+        run(&misc("sh -c 'exit 12'", 2000, true)),
+        Ok(WeightEffect::Set(10))
+    );
+    assert_eq!(
+        run(&misc("sh -c 'exit 255'", 2000, true)),
+        Ok(WeightEffect::Set(253))
+    );
+    assert_eq!(
+        run(&misc("kill -TERM $$", 2000, false)),
+        Err(Failure::Signal(libc::SIGTERM))
+    );
+}
+
+#[test]
+fn misc_check_timeout_kills_the_script() {
+    let start = StdInstant::now();
+    assert_eq!(run(&misc("sleep 5", 300, false)), Err(Failure::Timeout));
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+}
+
+fn smtp_server(
+    greeting: &'static [u8],
+    helo_reply: &'static [u8],
+) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let seen = lines.clone();
+    let addr = tcp_server(move |mut s, _| {
+        let _ = s.write_all(greeting);
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        for reply in [helo_reply, b"221 bye\r\n"] {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            seen.lock().unwrap().push(line);
+            let _ = s.write_all(reply);
+        }
+    });
+    (addr, lines)
+}
+
+fn smtp_check(addr: SocketAddr) -> Check {
+    Check {
+        target: Target::to(addr),
+        timeout: ms(500),
+        kind: Kind::Smtp {
+            helo: keeplite::check::smtp::helo(None).into(),
+        },
+    }
+}
+
+#[test]
+fn smtp_check_conversation() {
+    let (addr, lines) = smtp_server(b"220-mx.test ESMTP\r\n220 ready\r\n", b"250 mx.test\r\n");
+    assert_eq!(run(&smtp_check(addr)), Ok(WeightEffect::Keep));
+    thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        *lines.lock().unwrap(),
+        ["HELO smtpchecker.keepalived.org\r\n", "QUIT\r\n"]
+    );
+    let (busy, _) = smtp_server(b"554 no service\r\n", b"250 x\r\n");
+    assert_eq!(
+        run(&smtp_check(busy)),
+        Err(Failure::SmtpReply {
+            expected: 220,
+            got: 554
+        })
+    );
+    let (grumpy, _) = smtp_server(b"220 ok\r\n", b"501 bad helo\r\n");
+    assert_eq!(
+        run(&smtp_check(grumpy)),
+        Err(Failure::SmtpReply {
+            expected: 250,
+            got: 501
+        })
+    );
+}
+
+/// A DNS server answering every query first with a wrong id (to be ignored), then with the
+/// right id and `rcode`.
+fn dns_server(rcode: u8) -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let queries = Arc::new(Mutex::new(Vec::new()));
+    let seen = queries.clone();
+    thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let query = buf[..n].to_vec();
+            let mut reply = query.clone();
+            reply[2] = 0x81;
+            reply[3] = 0x80 | rcode;
+            let mut stray = reply.clone();
+            stray[0] ^= 0xff;
+            let _ = socket.send_to(&stray, from);
+            let _ = socket.send_to(&reply, from);
+            seen.lock().unwrap().push(query);
+        }
+    });
+    (addr, queries)
+}
+
+fn dns_check(addr: SocketAddr) -> Check {
+    Check {
+        target: Target::to(addr),
+        timeout: ms(500),
+        kind: Kind::Dns {
+            query: keeplite::check::dns::query(
+                "www.example.com",
+                keeplite::config::model::DnsType::A,
+            )
+            .unwrap()
+            .into(),
+        },
+    }
+}
+
+#[test]
+fn dns_check_reply_and_rcode() {
+    let (addr, queries) = dns_server(0);
+    assert_eq!(run(&dns_check(addr)), Ok(WeightEffect::Keep));
+    let q = queries.lock().unwrap()[0].clone();
+    // Our nonce's low 16 bits are the id; RD set; one question www.example.com A IN.
+    assert_eq!(&q[..4], &[0x56, 0x78, 0x01, 0x00]);
+    assert_eq!(&q[12..], b"\x03www\x07example\x03com\x00\x00\x01\x00\x01");
+    let (nx, _) = dns_server(3);
+    assert_eq!(run(&dns_check(nx)), Err(Failure::Rcode(3)));
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    assert_eq!(
+        run(&dns_check(silent.local_addr().unwrap())),
+        Err(Failure::Timeout)
+    );
+}
+
+fn udp_echo_server() -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let _ = socket.send_to(&buf[..n], from);
+        }
+    });
+    addr
+}
+
+fn udp_check(addr: SocketAddr, require_reply: Option<Vec<MaskedByte>>) -> Check {
+    Check {
+        target: Target::to(addr),
+        timeout: ms(300),
+        kind: Kind::Udp(UdpProbe {
+            payload: Some(b"\xab\xcd\x01\x02"[..].into()),
+            require_reply: require_reply.map(Into::into),
+            min_reply_length: 0,
+            max_reply_length: 255,
+        }),
+    }
+}
+
+fn byte(value: u8, mask: u8) -> MaskedByte {
+    MaskedByte { value, mask }
+}
+
+#[test]
+fn udp_check_echo_pattern_refused_and_silence() {
+    let echo = udp_echo_server();
+    let pattern = vec![byte(0xab, 0xff), byte(0xc0, 0xf0)];
+    assert_eq!(run(&udp_check(echo, Some(pattern))), Ok(WeightEffect::Keep));
+    let mismatch = vec![byte(0xab, 0xff), byte(0xd0, 0xf0)];
+    assert_eq!(
+        run(&udp_check(echo, Some(mismatch))),
+        Err(Failure::UdpReply)
+    );
+    // A closed port answers with ICMP port unreachable: down, with or without require_reply.
+    let closed = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    assert!(matches!(
+        run(&udp_check(closed, None)),
+        Err(Failure::Io(std::io::ErrorKind::ConnectionRefused, _))
+    ));
+    // A server that stays silent: up unless a reply is required.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let start = StdInstant::now();
+    assert_eq!(run(&udp_check(addr, None)), Ok(WeightEffect::Keep));
+    assert!(start.elapsed() >= Duration::from_millis(290));
+    assert_eq!(run(&udp_check(addr, Some(vec![]))), Err(Failure::UdpReply));
+}
+
+#[test]
+fn ping_check_loopback() {
+    let check = Check {
+        target: Target::to("127.0.0.1:0".parse().unwrap()),
+        timeout: ms(1000),
+        kind: Kind::Ping,
+    };
+    match run(&check) {
+        Ok(effect) => assert_eq!(effect, WeightEffect::Keep),
+        Err(Failure::Io(_, Some(libc::EACCES | libc::EPERM))) => {
+            eprintln!("SKIP ping: neither ping sockets (ping_group_range) nor raw sockets allowed");
+        }
+        Err(e) => panic!("ping 127.0.0.1: {e}"),
+    }
+    let v6 = Check {
+        target: Target::to("[::1]:0".parse().unwrap()),
+        ..check
+    };
+    match run(&v6) {
+        Ok(_) => {}
+        Err(e) => eprintln!("ping ::1 not checked: {e}"),
+    }
+}
+
+#[test]
+fn file_check_values_and_weights() {
+    let dir = std::env::temp_dir().join(format!("keeplite-file-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("weight");
+    let file = |weight: i32, reverse: bool| Check {
+        target: Target::to("127.0.0.1:0".parse().unwrap()),
+        timeout: ms(100),
+        kind: Kind::File {
+            path: path.clone(),
+            weight,
+            reverse,
+        },
+    };
+    // Missing file reads as 0.
+    assert_eq!(run(&file(0, false)), Ok(WeightEffect::Offset(0)));
+    std::fs::write(&path, "5\n").unwrap();
+    assert_eq!(run(&file(2, false)), Ok(WeightEffect::Offset(10)));
+    assert_eq!(run(&file(2, true)), Ok(WeightEffect::Offset(-10)));
+    assert_eq!(run(&file(0, false)), Err(Failure::FileFault(5)));
+    std::fs::write(&path, "0x10").unwrap();
+    assert_eq!(run(&file(1, false)), Ok(WeightEffect::Offset(16)));
+
+    // Prepared from config: the FILE_CHECK's weight falls back to the track_file's.
+    let track = TrackFile {
+        name: "tf".into(),
+        file: path.display().to_string(),
+        weight: 3,
+        weight_reverse: false,
+        init_file: None,
+    };
+    let checker = Checker {
+        kind: CheckKind::File(keeplite::config::model::FileCheck {
+            track_file: "tf".into(),
+            weight: None,
+            reverse: false,
+            dynamic: false,
+        }),
+        target: CheckTarget::default(),
+        timing: CheckTiming::default(),
+    };
+    let vs = virtual_server();
+    let rs = real_server("127.0.0.1:80".parse().unwrap(), vec![checker]);
+    let users = UserDb::default();
+    let tracks = [track];
+    let cx = Context {
+        track_files: &tracks,
+        users: &users,
+        script_user: None,
+        script_security: false,
+    };
+    let check = Check::prepare(&vs, &rs, &rs.checkers[0], &cx).unwrap();
+    assert_eq!(run(&check), Ok(WeightEffect::Offset(48)));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn virtual_server() -> VirtualServer {
+    VirtualServer {
+        key: ServiceKey::Addr {
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        },
+        protocol: Protocol::Tcp,
+        lvs_sched: Scheduler::Rr,
+        lvs_method: ForwardMethod::Nat,
+        flags: Default::default(),
+        persistence: None,
+        persistence_engine: None,
+        ip_family: None,
+        virtualhost: None,
+        sorry_server: None,
+        quorum: 1,
+        hysteresis: 0,
+        quorum_up: None,
+        quorum_down: None,
+        alpha: false,
+        omega: false,
+        inhibit_on_failure: false,
+        ha_suspend: false,
+        smtp_alert: false,
+        timing: CheckTiming::default(),
+        real_servers: Vec::new(),
+    }
+}
+
+fn real_server(addr: SocketAddr, checkers: Vec<Checker>) -> RealServer {
+    RealServer {
+        addr: addr.ip(),
+        port: addr.port(),
+        weight: 1,
+        lvs_method: None,
+        inhibit_on_failure: None,
+        uthreshold: None,
+        lthreshold: None,
+        virtualhost: None,
+        notify_up: None,
+        notify_down: None,
+        smtp_alert: false,
+        timing: CheckTiming::default(),
+        checkers,
+    }
+}
+
+/// Accepts one connection within `ms`, without blocking past it.
+fn accept_within(listener: &TcpListener, ms: u64) -> bool {
+    listener.set_nonblocking(true).unwrap();
+    let end = StdInstant::now() + Duration::from_millis(ms);
+    while StdInstant::now() < end {
+        if listener.accept().is_ok() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+fn fast_timing(retry: u32) -> Timing {
+    Timing {
+        delay_loop: ms(300),
+        connect_timeout: ms(500),
+        retry,
+        delay_before_retry: ms(100),
+        warmup: Micros(0),
+        alpha: false,
+    }
+}
+
+/// Runs checker 0 of `verdict` with the real driver for `for_ms`, returning the actions with
+/// their times.
+fn drive(
+    verdict: RealServerVerdict,
+    checks: &[Check],
+    cap: usize,
+    for_ms: u64,
+) -> (Vec<(StdInstant, Action)>, RealServerVerdict) {
+    let verdict = RefCell::new(verdict);
+    let actions = RefCell::new(Vec::new());
+    let record = |a: Action| actions.borrow_mut().push((StdInstant::now(), a));
+    let cap = Slots::new(cap);
+    let spread = Spread::new(7);
+    let ex = smol::LocalExecutor::new();
+    let tasks: Vec<_> = checks
+        .iter()
+        .enumerate()
+        .map(|(i, check)| ex.spawn(run_checker(&verdict, i, check, &cap, &spread, &record)))
+        .collect();
+    smol::block_on(ex.run(smol::Timer::after(Duration::from_millis(for_ms))));
+    drop(tasks);
+    drop(ex);
+    (actions.into_inner(), verdict.into_inner())
+}
+
+fn since(t0: StdInstant, t: StdInstant) -> i64 {
+    t.duration_since(t0).as_millis() as i64
+}
+
+fn assert_near(got: i64, want: i64, what: &str) {
+    assert!((got - want).abs() <= 75, "{what}: {got} ms, want {want} ms");
+}
+
+#[test]
+fn http_retry_delay_before_retry_and_recovery_timing() {
+    let healthy = Arc::new(AtomicBool::new(true));
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let (h, t) = (healthy.clone(), times.clone());
+    let addr = tcp_server(move |mut s, _| {
+        read_request(&mut s);
+        t.lock().unwrap().push(StdInstant::now());
+        let response: &[u8] = if h.load(Ordering::SeqCst) {
+            b"HTTP/1.0 200 OK\r\n\r\nok"
+        } else {
+            b"HTTP/1.0 500 Oops\r\n\r\nno"
+        };
+        let _ = s.write_all(response);
+    });
+    let check = http_check(addr, 500, url(None, vec![]));
+    let steps = Steps::Urls {
+        count: 1,
+        fast_recovery: false,
+    };
+    let verdict = RealServerVerdict::new(
+        1,
+        vec![CheckerVerdict::new(
+            fast_timing(2),
+            steps,
+            keeplite::sys::clock::now(),
+            0,
+        )],
+    );
+    let toggler = {
+        let h = healthy.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(150));
+            h.store(false, Ordering::SeqCst);
+            thread::sleep(Duration::from_millis(500));
+            h.store(true, Ordering::SeqCst);
+        })
+    };
+    let (actions, _) = drive(verdict, &[check], 4, 1250);
+    toggler.join().unwrap();
+    let times = times.lock().unwrap().clone();
+    assert!(times.len() >= 6, "{} requests", times.len());
+    let t0 = times[0];
+    let at: Vec<i64> = times.iter().map(|&t| since(t0, t)).collect();
+    // ok at 0; fail at 300, retries at 400 and 500 (then down); the failed url again at
+    // 500 + max(100, 300) = 800 (ok); the whole list again at 1100 (ok: up).
+    for (i, want) in [0, 300, 400, 500, 800, 1100].into_iter().enumerate() {
+        assert_near(at[i], want, &format!("request {i}"));
+    }
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert_eq!(actions[0].1, Action::Down);
+    assert_near(since(t0, actions[0].0), 500, "down");
+    assert_eq!(actions[1].1, Action::Up { weight: 1 });
+    assert_near(since(t0, actions[1].0), 1100, "up");
+}
+
+#[test]
+fn tcp_down_after_retries_and_up_on_one_success() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepts = Arc::new(Mutex::new(Vec::new()));
+    let a = accepts.clone();
+    // Serve one connection, close the port, open it again 450 ms later.
+    let server = thread::spawn(move || {
+        if accept_within(&listener, 1000) {
+            a.lock().unwrap().push(StdInstant::now());
+        }
+        drop(listener);
+        thread::sleep(Duration::from_millis(450));
+        let listener = TcpListener::bind(addr).unwrap();
+        if accept_within(&listener, 1000) {
+            a.lock().unwrap().push(StdInstant::now());
+        }
+    });
+    let check = Check {
+        target: Target::to(addr),
+        timeout: ms(300),
+        kind: Kind::Tcp,
+    };
+    let verdict = RealServerVerdict::new(
+        2,
+        vec![CheckerVerdict::new(
+            fast_timing(1),
+            Steps::One,
+            keeplite::sys::clock::now(),
+            0,
+        )],
+    );
+    let (actions, verdict) = drive(verdict, &[check], 4, 1000);
+    server.join().unwrap();
+    let accepts = accepts.lock().unwrap().clone();
+    assert_eq!(accepts.len(), 2, "{accepts:?} {actions:?}");
+    let t0 = accepts[0];
+    // up at 0; refused at 300, retried at 400: down; at 700 the port is back: up.
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert_eq!(actions[0].1, Action::Down);
+    assert_near(since(t0, actions[0].0), 400, "down");
+    assert_eq!(actions[1].1, Action::Up { weight: 2 });
+    assert_near(since(t0, actions[1].0), 700, "up");
+    assert_near(since(t0, accepts[1]), 700, "second accept");
+    assert!(verdict.alive());
+}
+
+#[test]
+fn in_flight_cap_holds_probes_back() {
+    let now_open = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let served = Arc::new(AtomicUsize::new(0));
+    let (o, m, n) = (now_open.clone(), most.clone(), served.clone());
+    let addr = tcp_server(move |mut s, _| {
+        n.fetch_add(1, Ordering::SeqCst);
+        let open = o.fetch_add(1, Ordering::SeqCst) + 1;
+        m.fetch_max(open, Ordering::SeqCst);
+        read_request(&mut s);
+        thread::sleep(Duration::from_millis(100));
+        o.fetch_sub(1, Ordering::SeqCst);
+        let _ = s.write_all(PAGE);
+    });
+    let checks: Vec<Check> = (0..3)
+        .map(|_| http_check(addr, 1000, url(None, vec![])))
+        .collect();
+    let verdict = RealServerVerdict::new(
+        1,
+        (0..3)
+            .map(|_| {
+                CheckerVerdict::new(
+                    fast_timing(1),
+                    Steps::Urls {
+                        count: 1,
+                        fast_recovery: false,
+                    },
+                    keeplite::sys::clock::now(),
+                    0,
+                )
+            })
+            .collect(),
+    );
+    let (actions, verdict) = drive(verdict, &checks, 1, 450);
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        1,
+        "more than one probe in flight"
+    );
+    assert!(actions.is_empty());
+    assert!(verdict.alive());
+    // All three ran, one after another.
+    assert!(served.load(Ordering::SeqCst) >= 3);
+}
+
+/// A checker's task is created once and lives as long as the config: its size is memory per
+/// checker. Buffers live in the slots, so it stays small.
+#[test]
+fn checker_task_stays_small() {
+    let check = http_check("127.0.0.1:1".parse().unwrap(), 1, url(None, vec![]));
+    let verdict = RefCell::new(RealServerVerdict::new(1, vec![]));
+    let slots = Slots::new(1);
+    let spread = Spread::new(1);
+    let record = |_a: Action| {};
+    let task = run_checker(&verdict, 0, &check, &slots, &spread, &record);
+    let size = std::mem::size_of_val(&task);
+    eprintln!("checker task future: {size} bytes");
+    assert!(size < 1536, "checker task future is {size} bytes");
+    assert!(std::mem::size_of::<CheckerVerdict>() <= 96);
+}

@@ -15,8 +15,10 @@ Usage:
   keeplite -t      [-f FILE]          the same, keepalived's spelling
   keeplite compile [-f FILE] -o OUT   write the compact binary config
   keeplite dump    [-f FILE]          print the normalized config as keepalived.conf text
-  keeplite [-f FILE] [-n] [-l] [-D] [-p PIDFILE] [-P] [-V]
-                                      run the VRRP daemon (keepalived's flags)
+  keeplite genhash URL [--virtualhost HOST]
+                                      print the MD5 digest of a page, for HTTP_GET `digest`
+  keeplite [-f FILE] [-n] [-l] [-D] [-p PIDFILE] [-P | -C] [-V] [-I]
+                                      run the daemon (keepalived's flags)
   keeplite --version | --help
 
 Options:
@@ -27,10 +29,14 @@ Options:
   -l, --log-console     log to stderr (the default)
   -D, --log-detail      log packet drops and actions in detail
   -p, --pid FILE        write the pid to FILE
-  -P, --vrrp            run only the VRRP side (the only side implemented so far)
-  -C, --check           run only the health checkers (not implemented yet)
+  -P, --vrrp            run only the VRRP side
+  -C, --check           run only the health checkers and IPVS
+                        (without -P or -C: VRRP if the config has instances, else the checkers;
+                        until the watchdog process lands, run `-C` as a second process for both)
   -V, --dont-release-vrrp
                         leave VIPs and routes in place on exit
+  -I, --dont-release-ipvs
+                        leave IPVS services in place on exit
 ";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -39,6 +45,7 @@ enum Command {
     Compile,
     Dump,
     Run,
+    Genhash,
 }
 
 struct Args {
@@ -48,6 +55,9 @@ struct Args {
     quiet: bool,
     daemon: keeplite::daemon::Options,
     checker_only: bool,
+    vrrp_only: bool,
+    url: Option<String>,
+    virtualhost: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -71,6 +81,9 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
         quiet: false,
         daemon: Default::default(),
         checker_only: false,
+        vrrp_only: false,
+        url: None,
+        virtualhost: None,
     };
     let mut words = argv.iter();
     let mut first = true;
@@ -82,12 +95,17 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
                 .ok_or_else(|| format!("{name} needs a value"))
         };
         match word.as_str() {
-            "check" | "compile" | "dump" if first => {
+            "check" | "compile" | "dump" | "genhash" if first => {
                 args.command = match word.as_str() {
                     "check" => Command::Check,
                     "compile" => Command::Compile,
+                    "genhash" => Command::Genhash,
                     _ => Command::Dump,
                 };
+            }
+            "--virtualhost" => args.virtualhost = Some(value(word)?),
+            w if args.command == Command::Genhash && !w.starts_with('-') && args.url.is_none() => {
+                args.url = Some(w.to_string())
             }
             "-h" | "--help" => {
                 print!("{HELP}");
@@ -101,7 +119,9 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
             "-f" | "--use-file" => args.file = PathBuf::from(value(word)?),
             "-o" | "--output" => args.output = Some(PathBuf::from(value(word)?)),
             "-q" | "--quiet" => args.quiet = true,
-            "-n" | "--dont-fork" | "-l" | "--log-console" | "-P" | "--vrrp" => {}
+            "-n" | "--dont-fork" | "-l" | "--log-console" => {}
+            "-P" | "--vrrp" => args.vrrp_only = true,
+            "-I" | "--dont-release-ipvs" => args.daemon.dont_release_ipvs = true,
             "-D" | "--log-detail" => args.daemon.detailed_log = true,
             "-p" | "--pid" => args.daemon.pid_file = Some(PathBuf::from(value(word)?)),
             "-V" | "--dont-release-vrrp" => args.daemon.dont_release_vrrp = true,
@@ -114,6 +134,9 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
         }
         first = false;
     }
+    if args.command == Command::Genhash && args.url.is_none() {
+        return Err("genhash needs a URL (http://host[:port]/path)".into());
+    }
     if args.command == Command::Compile && args.output.is_none() {
         return Err("compile needs -o OUT".into());
     }
@@ -121,6 +144,9 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
 }
 
 fn run(args: Args) -> ExitCode {
+    if args.command == Command::Genhash {
+        return genhash(&args);
+    }
     let loaded = config::load(&args.file);
     if args.command == Command::Run {
         return run_daemon(args, loaded);
@@ -184,15 +210,33 @@ fn run(args: Args) -> ExitCode {
                 }
             }
         }
-        Command::Run => ExitCode::SUCCESS,
+        Command::Run | Command::Genhash => ExitCode::SUCCESS,
+    }
+}
+
+fn genhash(args: &Args) -> ExitCode {
+    use keeplite::check::genhash::{fetch_url, GenhashOptions};
+    let url = args.url.as_deref().unwrap_or_default();
+    let options = GenhashOptions {
+        virtualhost: args.virtualhost.clone(),
+        http_protocol: None,
+        timeout: keeplite::time::Micros::from_secs(10),
+        bindto: None,
+    };
+    match fetch_url(url, &options) {
+        Ok(fetched) => {
+            let hex = keeplite::check::md5::to_hex(&fetched.digest);
+            println!("MD5SUM = {}", String::from_utf8_lossy(&hex));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("keeplite genhash: {url}: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
 fn run_daemon(args: Args, loaded: Loaded) -> ExitCode {
-    if args.checker_only {
-        eprintln!("keeplite: the health checker (-C) is not implemented yet");
-        return ExitCode::from(1);
-    }
     let level = if args.daemon.detailed_log {
         log::LevelFilter::Debug
     } else {
@@ -203,7 +247,20 @@ fn run_daemon(args: Args, loaded: Loaded) -> ExitCode {
         eprintln!("keeplite: {}: configuration unusable", args.file.display());
         return ExitCode::from(3);
     }
-    match keeplite::daemon::vrrp::run(loaded.config, args.daemon) {
+    let config = loaded.config;
+    let checker = args.checker_only
+        || (!args.vrrp_only && config.instances.is_empty() && !config.virtual_servers.is_empty());
+    if !checker && !args.vrrp_only && !config.virtual_servers.is_empty() {
+        log::warn!(
+            "the config has virtual servers: run `keeplite -C` as a second process for them (one process runs both once the watchdog lands)"
+        );
+    }
+    let result = if checker {
+        keeplite::daemon::check::run(config, args.daemon)
+    } else {
+        keeplite::daemon::vrrp::run(config, args.daemon)
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");

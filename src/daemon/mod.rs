@@ -1,6 +1,7 @@
 //! The process model: today one process runs the VRRP side in the foreground; the watchdog
 //! parent and the checker child come with the process-model work.
 
+pub mod check;
 mod links;
 mod notify;
 mod scripts;
@@ -16,6 +17,8 @@ pub struct Options {
     pub pid_file: Option<PathBuf>,
     /// `-V`: leave VIPs and routes in place on exit.
     pub dont_release_vrrp: bool,
+    /// `-I`: leave IPVS services and destinations in place on exit.
+    pub dont_release_ipvs: bool,
     /// `-D`: log every received packet problem and each action.
     pub detailed_log: bool,
 }

@@ -398,3 +398,31 @@ fn use_vmac_moves_the_virtual_mac() {
         "vrrp.59"
     ])));
 }
+
+#[test]
+fn stopped_backup_does_not_take_over_when_continued() {
+    let Some(lan) = Lan::new("stopped_backup_does_not_take_over_when_continued", 2) else {
+        return;
+    };
+    let fast = |p: u8| {
+        instance("VI_1", 60, p, "", &format!("{VIP}/24"))
+            .replace("advert_int 0.5", "advert_int 0.05")
+    };
+    let d0 = start_keeplite(&lan, 0, &config(&lan, 0, &fast(150)));
+    let d1 = start_keeplite(&lan, 1, &config(&lan, 1, &fast(100)));
+    expect_master(&lan, 0, vip(), Duration::from_secs(5), &[&d0, &d1]);
+    // Stopped longer than Master_Down (0.15 s + skew) while the master keeps advertising: on
+    // SIGCONT the queued adverts must be read before the expired timer is acted on.
+    for pause_ms in [300, 600, 1000] {
+        d1.signal("STOP");
+        std::thread::sleep(Duration::from_millis(pause_ms));
+        d1.signal("CONT");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        !d1.log_text().contains("Entering MASTER"),
+        "{}",
+        d1.log_text()
+    );
+    assert_eq!(master_of(&lan, vip()), [0]);
+}

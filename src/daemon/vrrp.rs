@@ -358,6 +358,17 @@ impl VrrpDaemon {
     }
 
     fn on_timers(&mut self, now: Instant) {
+        // A due Master_Down timer must not win over an advert already queued on a socket (the
+        // process was stopped, or late on a loaded machine): read the sockets first.
+        if self
+            .fsms
+            .iter()
+            .any(|f| f.poll_timeout().is_some_and(|t| t <= now))
+        {
+            for c in 0..self.channels.len() {
+                self.on_channel(now, c);
+            }
+        }
         for fsm in &mut self.fsms {
             if fsm.poll_timeout().is_some_and(|t| t <= now) {
                 fsm.handle_timeout(now);

@@ -277,7 +277,7 @@ impl EventLoop {
     /// Waits until a registered fd is ready, a signal arrives, or `deadline` (on `clock::now`'s
     /// clock) is reached; `None` waits without a time limit. Never returns before the deadline
     /// unless something else happened; `events.deadline_reached()` tells which. An interrupted
-    /// wait (EINTR) returns with nothing in `events`.
+    /// wait (EINTR) is followed by one non-blocking look, so ready fds are still reported.
     pub fn wait(&mut self, deadline: Option<Instant>, events: &mut EventBuffer) -> io::Result<()> {
         events.clear();
         let zero = Timespec {
@@ -292,7 +292,17 @@ impl EventLoop {
             }
         };
         match epoll::wait(&self.epoll, spare_capacity(&mut events.events), timeout) {
-            Ok(_) | Err(Errno::INTR) => {}
+            Ok(_) => {}
+            // Linux interrupts epoll on SIGSTOP/SIGCONT too; look again without waiting, so
+            // that what became ready meanwhile (queued packets) is seen before the deadline is
+            // acted on.
+            Err(Errno::INTR) => {
+                events.events.clear();
+                match epoll::wait(&self.epoll, spare_capacity(&mut events.events), Some(&zero)) {
+                    Ok(_) | Err(Errno::INTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
             Err(e) => return Err(e.into()),
         }
         let (mut timer_fired, mut signal_ready) = (false, false);

@@ -331,6 +331,29 @@ pub struct VirtualAddress<A> {
     pub preferred_lft: Option<u32>,
 }
 
+impl<A> VirtualAddress<A> {
+    /// The same entry with its address converted (e.g. between `Ipv4Addr` and `IpAddr`).
+    pub fn with_addr<B>(self, addr: B) -> VirtualAddress<B> {
+        VirtualAddress {
+            addr,
+            prefix_len: self.prefix_len,
+            broadcast: self.broadcast,
+            dev: self.dev,
+            scope: self.scope,
+            label: self.label,
+            peer: self.peer,
+            home: self.home,
+            no_dad: self.no_dad,
+            mngtmpaddr: self.mngtmpaddr,
+            no_prefix_route: self.no_prefix_route,
+            autojoin: self.autojoin,
+            no_track: self.no_track,
+            use_vmac: self.use_vmac,
+            preferred_lft: self.preferred_lft,
+        }
+    }
+}
+
 /// The advertised addresses share one family (RFC 5798 §5.2.9): the type says which.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VirtualAddresses {

@@ -20,31 +20,17 @@ use std::net::{IpAddr, Ipv4Addr};
 /// Every address an instance owns while master, with the interface each goes on.
 pub(super) fn addresses(i: &VrrpInstance) -> Vec<VirtualAddress<IpAddr>> {
     let mut all: Vec<VirtualAddress<IpAddr>> = match &i.virtual_ipaddress {
-        VirtualAddresses::V4(list) => list.iter().map(|v| widen(v, IpAddr::V4(v.addr))).collect(),
-        VirtualAddresses::V6(list) => list.iter().map(|v| widen(v, IpAddr::V6(v.addr))).collect(),
+        VirtualAddresses::V4(list) => list
+            .iter()
+            .map(|v| v.clone().with_addr(IpAddr::V4(v.addr)))
+            .collect(),
+        VirtualAddresses::V6(list) => list
+            .iter()
+            .map(|v| v.clone().with_addr(IpAddr::V6(v.addr)))
+            .collect(),
     };
     all.extend(i.virtual_ipaddress_excluded.iter().cloned());
     all
-}
-
-fn widen<A>(v: &VirtualAddress<A>, addr: IpAddr) -> VirtualAddress<IpAddr> {
-    VirtualAddress {
-        addr,
-        prefix_len: v.prefix_len,
-        broadcast: v.broadcast,
-        dev: v.dev.clone(),
-        scope: v.scope,
-        label: v.label.clone(),
-        peer: v.peer,
-        home: v.home,
-        no_dad: v.no_dad,
-        mngtmpaddr: v.mngtmpaddr,
-        no_prefix_route: v.no_prefix_route,
-        autojoin: v.autojoin,
-        no_track: v.no_track,
-        use_vmac: v.use_vmac,
-        preferred_lft: v.preferred_lft,
-    }
 }
 
 /// The interface a VIP goes on: its own `dev`, else the instance's interface.

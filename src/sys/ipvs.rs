@@ -59,17 +59,11 @@ impl Error {
 
     /// The errno from the kernel or from a syscall.
     pub fn errno(&self) -> Option<Errno> {
-        match &self.kind {
-            ErrorKind::Kernel { errno, .. } | ErrorKind::Io(errno) => Some(*errno),
-            _ => None,
-        }
+        self.kind.errno()
     }
 
     fn kernel_errno(&self) -> Option<Errno> {
-        match &self.kind {
-            ErrorKind::Kernel { errno, .. } => Some(*errno),
-            _ => None,
-        }
+        self.kind.kernel_errno()
     }
 
     /// The kernel has no IPVS (the generic netlink family does not exist and could not be

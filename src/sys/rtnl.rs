@@ -68,6 +68,24 @@ pub enum ErrorKind {
     DumpInterrupted,
 }
 
+impl ErrorKind {
+    /// The errno from the kernel or from a syscall.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            ErrorKind::Kernel { errno, .. } | ErrorKind::Io(errno) => Some(*errno),
+            _ => None,
+        }
+    }
+
+    /// The errno of a kernel reply (not of our own syscalls).
+    pub fn kernel_errno(&self) -> Option<Errno> {
+        match self {
+            ErrorKind::Kernel { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -108,17 +126,11 @@ impl Error {
 
     /// The errno from the kernel or from a syscall.
     pub fn errno(&self) -> Option<Errno> {
-        match &self.kind {
-            ErrorKind::Kernel { errno, .. } | ErrorKind::Io(errno) => Some(*errno),
-            _ => None,
-        }
+        self.kind.errno()
     }
 
     fn kernel_errno(&self) -> Option<Errno> {
-        match &self.kind {
-            ErrorKind::Kernel { errno, .. } => Some(*errno),
-            _ => None,
-        }
+        self.kind.kernel_errno()
     }
 
     /// The object already exists (EEXIST): an address or route to adopt rather than add.

@@ -448,8 +448,8 @@ fn settle_instance(
     let mut v6 = Vec::new();
     for (vip, at) in d.vips {
         match vip.addr {
-            IpAddr::V4(a) if !ipv6 => v4.push(with_addr(vip, a)),
-            IpAddr::V6(a) if ipv6 => v6.push(with_addr(vip, a)),
+            IpAddr::V4(a) if !ipv6 => v4.push(vip.with_addr(a)),
+            IpAddr::V6(a) if ipv6 => v6.push(vip.with_addr(a)),
             other => cx.error(
                 at,
                 format!(
@@ -608,26 +608,6 @@ fn settle_instance(
         return None;
     }
     Some(i)
-}
-
-fn with_addr<A, B>(v: VirtualAddress<A>, addr: B) -> VirtualAddress<B> {
-    VirtualAddress {
-        addr,
-        prefix_len: v.prefix_len,
-        broadcast: v.broadcast,
-        dev: v.dev,
-        scope: v.scope,
-        label: v.label,
-        peer: v.peer,
-        home: v.home,
-        no_dad: v.no_dad,
-        mngtmpaddr: v.mngtmpaddr,
-        no_prefix_route: v.no_prefix_route,
-        autojoin: v.autojoin,
-        no_track: v.no_track,
-        use_vmac: v.use_vmac,
-        preferred_lft: v.preferred_lft,
-    }
 }
 
 fn authentication(cx: &mut Cx, s: &Statement, d: &mut Draft) {

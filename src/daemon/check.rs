@@ -41,10 +41,9 @@ pub fn run(config: Config, opts: Options) -> Result<(), String> {
     let wanted = lvs.desired(&config);
     let ops = diff(&wanted, &current, &owned);
     apply_ops(&mut ipvs, &mut current, ops);
-    let mut notifier = Notifier::new(
-        &Config::default(),
-        UserDb::load().map_err(|e| e.to_string())?,
-    );
+    // The real global_defs: script_user and enable_script_security apply to notify_up/down and
+    // quorum_up/down too.
+    let mut notifier = Notifier::scripts_only(&config, UserDb::load().map_err(|e| e.to_string())?);
     run_events(&config, &mut notifier, &start_events);
     info!(
         "keeplite {} checker: {} virtual server(s), {} IPVS service(s)",

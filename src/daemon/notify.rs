@@ -23,10 +23,22 @@ pub(super) struct Notifier {
 }
 
 impl Notifier {
+    /// For the VRRP side: state lines go to `notify_fifo` and `vrrp_notify_fifo`.
     pub fn new(config: &Config, users: UserDb) -> Notifier {
         let g = &config.global;
-        let fifos = [&g.notify_fifo, &g.vrrp_notify_fifo]
-            .into_iter()
+        Self::with_fifos(config, users, &[&g.notify_fifo, &g.vrrp_notify_fifo])
+    }
+
+    /// For the checker: scripts only (its FIFO lines are not written yet).
+    pub fn scripts_only(config: &Config, users: UserDb) -> Notifier {
+        Self::with_fifos(config, users, &[])
+    }
+
+    fn with_fifos(config: &Config, users: UserDb, fifos: &[&Option<Fifo>]) -> Notifier {
+        let g = &config.global;
+        let fifos = fifos
+            .iter()
+            .copied()
             .flatten()
             .filter_map(open_fifo)
             .collect();

@@ -279,6 +279,7 @@ fn group_expands_ranges_and_fwmarks_with_the_same_destinations() {
             fwmark 5
         }
         virtual_server group web {
+            protocol TCP
             real_server 10.0.1.1 80 { weight 2 }
             real_server 10.0.1.2 80 { }
         }",
@@ -320,6 +321,7 @@ fn ipv6_group_ranges_and_fwmark_families() {
             fwmark 11
         }
         virtual_server group v6 {
+            protocol TCP
             real_server 2001:db8::10 80 { }
         }
         virtual_server group marks {

@@ -511,6 +511,7 @@ virtual_server group G4 {
     }
 }
 virtual_server 192.0.2.11 0 {
+    protocol TCP
     persistence_timeout
     real_server 10.0.0.31 {
         TCP_CHECK {
@@ -518,6 +519,7 @@ virtual_server 192.0.2.11 0 {
     }
 }
 virtual_server 2001:db8::80 443 {
+    protocol TCP
     persistence_granularity 48
     real_server 2001:db8::81 443 {
         SSL_GET {

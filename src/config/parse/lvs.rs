@@ -253,6 +253,8 @@ struct VsNotes {
     rs_at: Vec<Location>,
     /// A `real_server` line was written, even one dropped for an error.
     rs_written: bool,
+    /// A `protocol` line was written.
+    protocol_set: bool,
 }
 
 pub(super) fn virtual_server(cx: &mut Cx, s: &Statement) -> Option<VirtualServer> {
@@ -325,7 +327,10 @@ pub(super) fn virtual_server(cx: &mut Cx, s: &Statement) -> Option<VirtualServer
             "persistence_engine" => {
                 cx.set_opt(&mut vs.persistence_engine, item, |t| Ok(t.to_string()))
             }
-            "protocol" => cx.set(&mut vs.protocol, item, protocol),
+            "protocol" => {
+                notes.protocol_set = true;
+                cx.set(&mut vs.protocol, item, protocol)
+            }
             "ha_suspend" => cx.set_flag(&mut vs.ha_suspend, item),
             "smtp_alert" => cx.set_flag(&mut vs.smtp_alert, item),
             "virtualhost" => cx.set_opt(&mut vs.virtualhost, item, |t| Ok(t.to_string())),
@@ -441,6 +446,16 @@ fn finish_virtual_server(
     mut vs: VirtualServer,
     notes: VsNotes,
 ) -> Option<VirtualServer> {
+    // keepalived: an address service without `protocol` is UDP (the kernel's default for 0).
+    if !notes.protocol_set && !matches!(vs.key, ServiceKey::Fwmark { .. }) {
+        vs.protocol = Protocol::Udp;
+        if matches!(vs.key, ServiceKey::Addr { .. }) {
+            cx.warning(
+                s.keyword.at,
+                "no `protocol` set: UDP, as keepalived does (write `protocol TCP` for a TCP service)",
+            );
+        }
+    }
     if notes.persistence_timeout.is_some() || notes.granularity.is_some() {
         vs.persistence = Some(Persistence {
             timeout_secs: notes
@@ -1474,7 +1489,8 @@ mod tests {
 
     /// One real server with `body` in a plain NAT service on port 80.
     fn with_rs(body: &str) -> String {
-        format!("virtual_server 192.0.2.10 80 {{\n real_server 10.0.0.11 80 {{\n{body}\n }}\n}}\n")
+        // `protocol TCP` on the opening line keeps the line numbers the tests check.
+        format!("virtual_server 192.0.2.10 80 {{ protocol TCP\n real_server 10.0.0.11 80 {{\n{body}\n }}\n}}\n")
     }
 
     const FULL_NAT: &str = "\
@@ -1701,12 +1717,22 @@ virtual_server 192.0.2.10 80 {
     }
 
     #[test]
+    fn no_protocol_means_udp_with_a_warning() {
+        let l = load("virtual_server 192.0.2.10 80 {\n real_server 10.0.0.11 80 {\n }\n}\n");
+        assert_eq!(l.config.virtual_servers[0].protocol, Protocol::Udp);
+        assert_eq!(l.diagnostics.items.len(), 1, "{:?}", l.diagnostics.items);
+        assert_eq!(l.diagnostics.items[0].location.map(|a| a.line), Some(1));
+        let l = load("virtual_server fwmark 3 {\n real_server 10.0.0.11 80 {\n }\n}\n");
+        assert!(l.diagnostics.items.is_empty());
+    }
+
+    #[test]
     fn defaults_follow_keepalived() {
-        let c = clean(&with_rs(""));
+        let c = load("virtual_server 192.0.2.10 80 {\n real_server 10.0.0.11 80 {\n }\n}\n").config;
         let vs = &c.virtual_servers[0];
         assert_eq!(vs.lvs_sched, Scheduler::Wlc);
         assert_eq!(vs.lvs_method, ForwardMethod::Nat);
-        assert_eq!(vs.protocol, Protocol::Tcp);
+        assert_eq!(vs.protocol, Protocol::Udp);
         assert_eq!((vs.quorum, vs.hysteresis), (1, 0));
         assert_eq!(vs.persistence, None);
         assert_eq!(vs.real_servers[0].weight, 1);
@@ -1726,7 +1752,7 @@ virtual_server 192.0.2.10 80 {
     fn persistence_alone_or_implied_by_granularity_is_six_minutes() {
         let vs = |line: &str| {
             let c = clean(&format!(
-                "virtual_server 192.0.2.10 80 {{\n {line}\n real_server 10.0.0.1 80 {{\n }}\n}}\n"
+                "virtual_server 192.0.2.10 80 {{ protocol TCP\n {line}\n real_server 10.0.0.1 80 {{\n }}\n}}\n"
             ));
             c.virtual_servers[0].persistence.clone()
         };
@@ -2062,7 +2088,7 @@ virtual_server fwmark 100 {
             1
         );
         let l = load(
-            "virtual_server 192.0.2.10 80 {\n nat_mask 255.255.255.0\n real_server 10.0.0.1 80 {\n nb_get_retry 2\n }\n}\n",
+            "virtual_server 192.0.2.10 80 { protocol TCP\n nat_mask 255.255.255.0\n real_server 10.0.0.1 80 {\n nb_get_retry 2\n }\n}\n",
         );
         assert_eq!(diags(&l, Severity::Warning).len(), 2);
         assert_eq!(

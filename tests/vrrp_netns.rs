@@ -426,3 +426,64 @@ fn stopped_backup_does_not_take_over_when_continued() {
     );
     assert_eq!(master_of(&lan, vip()), [0]);
 }
+
+#[test]
+fn garp_interval_paces_gratuitous_arps() {
+    let Some(lan) = Lan::new("garp_interval_paces_gratuitous_arps", 2) else {
+        return;
+    };
+    if !sh_ok(&["which", "tcpdump"]) {
+        skip(
+            "garp_interval_paces_gratuitous_arps",
+            "tcpdump is not installed",
+        );
+        return;
+    }
+    let capture = lan.dir.join("arp.txt");
+    let out = std::fs::File::create(&capture).expect("capture file");
+    let mut tcpdump = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lan.hosts[1].ns,
+            "tcpdump",
+            "-l",
+            "-tt",
+            "-n",
+            "-i",
+            "eth0",
+            "-c",
+            "3",
+        ])
+        .args(["arp", "and", "src", "host", VIP])
+        .stdout(out)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tcpdump");
+    std::thread::sleep(Duration::from_millis(500));
+    let global = "global_defs {\n    vrrp_garp_interval 0.2\n    vrrp_garp_master_delay 0\n    vrrp_garp_master_repeat 3\n}\n";
+    let text = format!(
+        "{global}{}",
+        instance("VI_1", 61, 150, "", &format!("{VIP}/24"))
+    );
+    let d0 = start_keeplite(&lan, 0, &config(&lan, 0, &text));
+    expect_master(&lan, 0, vip(), Duration::from_secs(5), &[&d0]);
+    let done = wait_until(Duration::from_secs(3), || {
+        matches!(tcpdump.try_wait(), Ok(Some(_)))
+    });
+    let _ = tcpdump.kill();
+    let text = std::fs::read_to_string(&capture).unwrap_or_default();
+    assert!(done, "fewer than 3 GARPs seen:\n{text}\n{}", d0.log_text());
+    let times: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(times.len(), 3, "{text}");
+    for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            (0.19..0.5).contains(&gap),
+            "GARPs {gap:.3} s apart, want 0.2 s:\n{text}"
+        );
+    }
+}

@@ -124,6 +124,10 @@ pub struct VrrpDaemon {
     /// VMAC interfaces this run created (deleted on exit).
     created_vmacs: Vec<u32>,
     drop_log: LogLimit,
+    /// Paced GARP/NA messages waiting for their time: (when, instance, address, interface).
+    announce_queue: Vec<(Instant, usize, IpAddr, String)>,
+    /// Per (interface, IPv6): when the next paced message on it may go.
+    announce_next: HashMap<(String, bool), Instant>,
 }
 
 /// At most `PER_SECOND` drop lines a second: a flood must not turn into a flood of log lines.
@@ -288,6 +292,8 @@ impl VrrpDaemon {
             stopping: false,
             created_vmacs,
             drop_log: LogLimit::default(),
+            announce_queue: Vec::new(),
+            announce_next: HashMap::new(),
         })
     }
 
@@ -351,6 +357,7 @@ impl VrrpDaemon {
             fsm,
             scripts::next_deadline(&self.scripts),
             self.notifier.next_deadline(),
+            self.announce_queue.iter().map(|a| a.0).min(),
         ]
         .into_iter()
         .flatten()
@@ -387,6 +394,7 @@ impl VrrpDaemon {
             }
         }
         self.notifier.reap(now);
+        self.send_due_announcements(now);
     }
 
     /// Feeds tracking results to an instance, starting it once nothing is pending.
@@ -648,8 +656,8 @@ impl VrrpDaemon {
                     vips::remove(&mut self.rtnl, &self.links, i);
                 }
             }
-            Action::Announce { repeat } => self.announce(k, repeat, false),
-            Action::AnnounceSource => self.announce(k, 1, true),
+            Action::Announce { repeat } => self.announce(now, k, repeat, false),
+            Action::AnnounceSource => self.announce(now, k, 1, true),
             Action::Notify(state) => {
                 info!("({}) Entering {} STATE", i.name, state.as_str());
                 let priority = self.fsms[k].effective_priority();
@@ -771,7 +779,10 @@ impl VrrpDaemon {
     }
 
     /// Gratuitous ARP / unsolicited NA for every VIP (or, for `source`, our own address).
-    fn announce(&mut self, k: usize, repeat: u32, source: bool) {
+    /// Gratuitous ARP / unsolicited NA for every VIP (or, for `source`, our own address):
+    /// `repeat` rounds. With `vrrp_garp_interval` / `vrrp_gna_interval` the messages on one
+    /// interface are spaced by that interval (keepalived's pacing); otherwise they go at once.
+    fn announce(&mut self, now: Instant, k: usize, repeat: u32, source: bool) {
         let i = &self.config.instances[k];
         let targets: Vec<(IpAddr, String)> = if source {
             self.io[k]
@@ -785,54 +796,92 @@ impl VrrpDaemon {
                 .map(|v| (v.addr, vips::vip_ifname(i, v).to_string()))
                 .collect()
         };
+        let (garp_interval, gna_interval) = (
+            self.config.global.vrrp_garp_interval,
+            self.config.global.vrrp_gna_interval,
+        );
         for _ in 0..repeat.max(1) {
             for (addr, ifname) in &targets {
-                let Some(link) = self.links.get(ifname) else {
-                    continue;
+                let interval = if addr.is_ipv6() {
+                    gna_interval
+                } else {
+                    garp_interval
                 };
-                let (index, mac) = (link.index, link.mac);
-                let Some(mac) = mac else { continue };
-                let result = match addr {
-                    IpAddr::V4(a) => {
-                        let mut frame = [0u8; arp::GRATUITOUS_ARP_LEN];
-                        let len = arp::emit_gratuitous_arp(&mut frame, mac, *a);
-                        let socket = match self.arp_sockets.entry(index) {
-                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                            std::collections::hash_map::Entry::Vacant(v) => {
-                                match ArpSocket::open(index) {
-                                    Ok(s) => v.insert(s),
-                                    Err(e) => {
-                                        warn!("({}) GARP socket on {ifname}: {e}", i.name);
-                                        continue;
-                                    }
-                                }
-                            }
-                        };
-                        socket.send_frame(&frame[..len])
+                match interval.filter(|d| d.0 > 0) {
+                    None => self.send_announcement(k, *addr, ifname),
+                    Some(interval) => {
+                        let key = (ifname.clone(), addr.is_ipv6());
+                        let slot = self
+                            .announce_next
+                            .get(&key)
+                            .copied()
+                            .unwrap_or(now)
+                            .max(now);
+                        self.announce_next.insert(key, slot + interval);
+                        self.announce_queue.push((slot, k, *addr, ifname.clone()));
                     }
-                    IpAddr::V6(a) => {
-                        let mut message = [0u8; ndisc::UNSOLICITED_NA_LEN];
-                        let router = announce::ipv6_forwarding(ifname);
-                        let len = ndisc::emit_unsolicited_na(&mut message, mac, *a, router);
-                        let socket = match self.nd_sockets.entry(index) {
-                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                            std::collections::hash_map::Entry::Vacant(v) => {
-                                match NdiscSocket::open(ifname) {
-                                    Ok(s) => v.insert(s),
-                                    Err(e) => {
-                                        warn!("({}) NA socket on {ifname}: {e}", i.name);
-                                        continue;
-                                    }
-                                }
-                            }
-                        };
-                        socket.send_unsolicited_na(&message[..len], *a)
-                    }
-                };
-                if let Err(e) = result {
-                    warn!("({}) announcing {addr} on {ifname}: {e}", i.name);
                 }
             }
+        }
+        self.send_due_announcements(now);
+    }
+
+    /// Sends the paced announcements whose time has come.
+    fn send_due_announcements(&mut self, now: Instant) {
+        let mut k = 0;
+        while k < self.announce_queue.len() {
+            if self.announce_queue[k].0 <= now {
+                let (_, inst, addr, ifname) = self.announce_queue.swap_remove(k);
+                self.send_announcement(inst, addr, &ifname);
+            } else {
+                k += 1;
+            }
+        }
+    }
+
+    fn send_announcement(&mut self, k: usize, addr: IpAddr, ifname: &str) {
+        let i = &self.config.instances[k];
+        let Some(link) = self.links.get(ifname) else {
+            return;
+        };
+        let (index, mac) = (link.index, link.mac);
+        let Some(mac) = mac else { return };
+        let result = match addr {
+            IpAddr::V4(a) => {
+                let mut frame = [0u8; arp::GRATUITOUS_ARP_LEN];
+                let len = arp::emit_gratuitous_arp(&mut frame, mac, a);
+                let socket = match self.arp_sockets.entry(index) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => match ArpSocket::open(index) {
+                        Ok(s) => v.insert(s),
+                        Err(e) => {
+                            warn!("({}) GARP socket on {ifname}: {e}", i.name);
+                            return;
+                        }
+                    },
+                };
+                socket.send_frame(&frame[..len])
+            }
+            IpAddr::V6(a) => {
+                let mut message = [0u8; ndisc::UNSOLICITED_NA_LEN];
+                let router = announce::ipv6_forwarding(ifname);
+                let len = ndisc::emit_unsolicited_na(&mut message, mac, a, router);
+                let socket = match self.nd_sockets.entry(index) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => match NdiscSocket::open(ifname)
+                    {
+                        Ok(s) => v.insert(s),
+                        Err(e) => {
+                            warn!("({}) NA socket on {ifname}: {e}", i.name);
+                            return;
+                        }
+                    },
+                };
+                socket.send_unsolicited_na(&message[..len], a)
+            }
+        };
+        if let Err(e) = result {
+            warn!("({}) announcing {addr} on {ifname}: {e}", i.name);
         }
     }
 

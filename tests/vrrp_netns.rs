@@ -487,3 +487,60 @@ fn garp_interval_paces_gratuitous_arps() {
         );
     }
 }
+
+#[test]
+fn labels_excluded_addresses_and_routes_follow_the_master() {
+    let Some(lan) = Lan::new("labels_excluded_addresses_and_routes_follow_the_master", 1) else {
+        return;
+    };
+    let extra = "    virtual_ipaddress_excluded {\n        fd77::200/64\n        10.77.0.201/32 scope link\n        10.77.0.202/24 brd +\n    }\n    virtual_routes {\n        10.99.0.0/24 via 10.77.0.254\n        blackhole 10.98.0.0/24 table 100\n    }\n";
+    let text = instance(
+        "VI_1",
+        62,
+        150,
+        extra,
+        &format!("{VIP}/24 dev eth0 label eth0:vip"),
+    );
+    let mut d0 = start_keeplite(&lan, 0, &config(&lan, 0, &text));
+    expect_master(&lan, 0, vip(), Duration::from_secs(5), &[&d0]);
+    let ns = &lan.hosts[0].ns;
+    let addrs = || sh(&["ip", "-n", ns, "-o", "addr", "show", "dev", "eth0"]);
+    let routes = || sh(&["ip", "-n", ns, "route", "show", "table", "all"]);
+    assert!(
+        wait_until(Duration::from_secs(2), || addrs().contains("eth0:vip")
+            && addrs().contains("fd77::200/64")),
+        "{}\n{}",
+        addrs(),
+        d0.log_text()
+    );
+    let a = addrs();
+    assert!(a.contains("10.77.0.201/32 scope link"), "{a}");
+    assert!(a.contains("10.77.0.202/24 brd 10.77.0.255"), "{a}");
+    assert!(
+        wait_until(Duration::from_secs(2), || routes()
+            .contains("10.99.0.0/24 via 10.77.0.254")),
+        "{}",
+        routes()
+    );
+    assert!(
+        routes().contains("blackhole 10.98.0.0/24 table 100"),
+        "{}",
+        routes()
+    );
+    d0.signal("TERM");
+    assert_eq!(
+        d0.wait_exit(Duration::from_secs(3)),
+        Some(0),
+        "{}",
+        d0.log_text()
+    );
+    let (a, r) = (addrs(), routes());
+    assert!(
+        !a.contains("eth0:vip") && !a.contains("fd77::200") && !a.contains("10.77.0.20"),
+        "{a}"
+    );
+    assert!(
+        !r.contains("10.99.0.0/24") && !r.contains("10.98.0.0/24"),
+        "{r}"
+    );
+}

@@ -1,0 +1,159 @@
+#!/bin/sh
+# The guest's /test.sh for tests/bench/check_bench.sh: runs keeplite's checker daemon and then
+# keepalived's (parent + checker child) on each generated configuration /bench-SIZE-KIND.conf,
+# one at a time, against the loopback listener /rsd, and prints one RESULT line per measured
+# process:
+#   RESULT size kind daemon role pid cpu_pct user_pct sys_pct rss_start_kib rss_end_kib up/total
+#          probes_per_s
+# cpu_pct is (utime+stime) over the window / window length (CLK_TCK ticks from /proc/PID/stat);
+# the RSS values are VmRSS right after warm-up and at the end of the window; probes_per_s is the
+# connections /rsd accepted over the window (it rewrites /tmp/rsd.count each second), as the
+# guest may be too slow for a daemon to keep up with its delay_loop.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+. /bench.env
+HZ=100
+chmod 755 /
+mkdir -p /run /var/run /etc
+printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' \
+    >/etc/passwd
+printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >/etc/group
+tar -C / -xf /keepalived-ref.tar
+chmod 755 /
+echo "reference: $(keepalived --version 2>&1 | head -n 1); cpus $(grep -c ^processor /proc/cpuinfo);" \
+    "clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+# keepalived also logs to syslog: into a file, as on a real system, not onto the serial console.
+syslogd -n -O /tmp/messages &
+SYSLOGD=$!
+ulimit -n 65536
+echo 4096 >/proc/sys/net/core/somaxconn
+echo 1024 65000 >/proc/sys/net/ipv4/ip_local_port_range
+echo 1 >/proc/sys/net/ipv4/tcp_tw_reuse
+/rsd &
+RSD=$!
+sleep 0.5
+
+up() { cut -d' ' -f1 /proc/uptime; }
+ticks() { awk '{ print $14 ":" $15 }' "/proc/$1/stat" 2>/dev/null; }
+accepted() { awk '{ print $1 + 0 }' /tmp/rsd.count; }
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+dests() { ipvsadm -Ln 2>/dev/null | awk '$1 == "->" && $2 ~ /^127\./ { n++ } END { print n + 0 }'; }
+live() { ipvsadm -Ln 2>/dev/null | awk '$1 == "->" && $2 ~ /^127\./ && $4 > 0 { n++ } END { print n + 0 }'; }
+
+# measure SIZE KIND DAEMON ROLE:PID...: one window over all the given processes.
+measure() {
+    size=$1 kind=$2 daemon=$3
+    shift 3
+    t0=$(up)
+    a0=$(accepted)
+    starts=
+    for rp in "$@"; do
+        p=${rp#*:}
+        starts="$starts $(ticks "$p"):$(rss "$p")"
+    done
+    sleep "$window"
+    t1=$(up)
+    a1=$(accepted)
+    total=$(dests)
+    alive=$(live)
+    i=0
+    for rp in "$@"; do
+        i=$((i + 1))
+        role=${rp%%:*} p=${rp#*:}
+        s=$(echo $starts | cut -d' ' -f$i)
+        tk0=${s%:*} r0=${s##*:}
+        tk1=$(ticks "$p") r1=$(rss "$p")
+        if [ -z "$tk1" ]; then
+            echo "RESULT $size $kind $daemon $role $p DIED - - - - $alive/$total -"
+            continue
+        fi
+        echo "$tk0 $tk1" | awk -v t0="$t0" -v t1="$t1" -v hz=$HZ -v a0="$a0" -v a1="$a1" \
+            -v head="RESULT $size $kind $daemon $role $p" -v tail="$r0 $r1 $alive/$total" '{
+                split($1, s, ":"); split($2, e, ":")
+                d = (t1 - t0) * hz / 100
+                u = (e[1] - s[1]) / d; k = (e[2] - s[2]) / d
+                printf "%s %.2f %.2f %.2f %s %.1f\n", head, u + k, u, k, tail, (a1 - a0) / (t1 - t0)
+            }'
+    done
+}
+
+# fill SIZE DAEMON: waits (up to 300 s) until the table holds every real server.
+fill() {
+    i=0
+    while [ "$(dests)" -lt "$1" ]; do
+        i=$((i + 1))
+        if [ $i -gt 300 ]; then
+            echo "NOTE: $2: table has $(dests) of $1 real servers after 300 s"
+            return 1
+        fi
+        sleep 1
+    done
+    echo "NOTE: $2: table full ($1) at $(up)s"
+}
+
+# syscalls PID: with strace=1 in bench.env, a 10 s `strace -c -f` of PID after the window (a
+# diagnostic only: strace slows what it traces, so the window is measured without it).
+syscalls() {
+    [ "${strace:-0}" = 1 ] || return 0
+    echo "NOTE: strace -c -f of $1 for 10 s (connections meanwhile: see the next line):"
+    b0=$(accepted)
+    timeout -s INT 10 strace -c -f -p "$1" 2>&1 | head -n 25 | sed 's/^/    /'
+    echo "NOTE: /rsd accepted $(($(accepted) - b0)) connections during the strace"
+}
+
+stop() {
+    kill -TERM "$1"
+    i=0
+    while kill -0 "$1" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -gt 300 ] && { echo "NOTE: pid $1 still alive 30 s after SIGTERM, killed"; kill -KILL "$1"; break; }
+        sleep 0.1
+    done
+    wait "$1" 2>/dev/null
+    ipvsadm -C
+}
+
+for size in $sizes; do
+    for kind in tcp http; do
+        conf=/bench-$size-$kind.conf
+        [ -f "$conf" ] || continue
+        echo "=== $size real servers, $kind, keeplite ($(up)s)"
+        keeplite -f "$conf" -n -l -C >/tmp/keeplite-$size-$kind.log 2>&1 &
+        K=$!
+        echo "NOTE: keeplite started: VmRSS $(rss $K) KiB"
+        fill "$size" keeplite
+        sleep "$warmup"
+        measure "$size" "$kind" keeplite main:$K
+        # Which of its threads the time went to (ticks since start).
+        for t in /proc/$K/task/*; do
+            echo "NOTE: keeplite thread ${t##*/} $(cat $t/comm): $(awk '{ print "utime " $14 " stime " $15 }' $t/stat)"
+        done
+        syscalls $K
+        echo "NOTE: keeplite log: $(wc -l </tmp/keeplite-$size-$kind.log) lines; last:"
+        tail -n 3 /tmp/keeplite-$size-$kind.log | sed 's/^/    /'
+        stop $K
+
+        echo "=== $size real servers, $kind, keepalived ($(up)s)"
+        keepalived -n -l -C -f "$conf" >/tmp/keepalived-$size-$kind.log 2>&1 &
+        P=$!
+        C=
+        i=0
+        while [ -z "$C" ] && [ $i -lt 100 ]; do
+            C=$(awk -v pp=$P '$4 == pp { print $1 }' /proc/[0-9]*/stat 2>/dev/null | head -n 1)
+            i=$((i + 1))
+            sleep 0.1
+        done
+        echo "NOTE: keepalived parent $P, checker child ${C:-none}"
+        fill "$size" keepalived
+        sleep "$warmup"
+        measure "$size" "$kind" keepalived parent:$P checker:$C
+        for t in /proc/$C/task/*; do
+            echo "NOTE: keepalived checker thread ${t##*/} $(cat $t/comm): $(awk '{ print "utime " $14 " stime " $15 }' $t/stat)"
+        done
+        syscalls $C
+        echo "NOTE: keepalived log: $(wc -l </tmp/keepalived-$size-$kind.log) lines; last:"
+        tail -n 3 /tmp/keepalived-$size-$kind.log | sed 's/^/    /'
+        stop $P
+    done
+done
+kill $RSD $SYSLOGD
+echo "CHECK_BENCH DONE"

@@ -137,7 +137,7 @@ files+=("$OUT/bench.env")
 
 KEEPLITE_BIN=$KEEPLITE IPVS_VM_MEM=${IPVS_VM_MEM:-2048} IPVS_VM_SMP=${IPVS_VM_SMP:-2} \
     IPVS_VM_TIMEOUT=${IPVS_VM_TIMEOUT:-1500} \
-    "$HERE/check_bench_vm.sh" "$WORK" "$HERE/check_bench_guest.sh" "${files[@]}" |
+    "$HERE/../ipvs_vm/run.sh" "$WORK" "$HERE/check_bench_guest.sh" "${files[@]}" |
     tee "$OUT/console.txt"
 
 # RESULT size kind daemon role pid cpu_pct user_pct sys_pct rss_start_kib rss_end_kib

@@ -7,7 +7,7 @@
 #
 # Env: KEEPLITE_BIN (a static keeplite, e.g. target/x86_64-unknown-linux-musl/release/keeplite,
 # installed as the guest's /usr/sbin/keeplite), IPVS_VM_TIMEOUT (s, default 240), IPVS_VM_MEM
-# (MiB, default 512).
+# (MiB, default 512), IPVS_VM_SMP (vCPUs, default 1).
 # TCG only: this host's /dev/kvm is a nested KVM that hangs stock kernels, and TCG boots Debian's
 # kernel to /init in about 2 s anyway.
 set -euo pipefail
@@ -38,7 +38,7 @@ cat "$W/base.cpio.gz" "$RUN/extra.cpio.gz" >"$RUN/initrd.cpio.gz"
 
 start=$(date +%s%N)
 set +e
-timeout "${IPVS_VM_TIMEOUT:-240}" qemu-system-x86_64 -m "${IPVS_VM_MEM:-512}" -smp 1 \
+timeout "${IPVS_VM_TIMEOUT:-240}" qemu-system-x86_64 -m "${IPVS_VM_MEM:-512}" -smp "${IPVS_VM_SMP:-1}" \
     -nographic -no-reboot -net none -monitor none -serial stdio \
     -kernel "$W/vmlinux" -initrd "$RUN/initrd.cpio.gz" \
     -append 'console=ttyS0 quiet panic=-1 oops=panic' \

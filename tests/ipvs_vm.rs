@@ -24,50 +24,22 @@ use std::process::Command;
 use std::time::Instant;
 
 const GUEST_ENV: &str = "KEEPLITE_IPVS_GUEST";
+mod common;
+
+use common::{loud, on_path, rust_target_installed, target_dir};
+
 const MUSL: &str = "x86_64-unknown-linux-musl";
 
 fn in_guest() -> bool {
     std::env::var_os(GUEST_ENV).is_some()
 }
 
-/// Writes to the real stderr: libtest captures `eprintln!` of passing tests, and a skip or the
-/// timings must show in CI logs.
-fn loud(text: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{text}");
-}
-
 fn skip(why: &str) {
-    loud(&format!("\n!!!! SKIPPED ipvs_vm: {why} !!!!\n"));
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+    common::skip("ipvs_vm", why);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Host side: build the harness and the guest binary, boot, report.
-
-/// The cargo target directory this test binary was built in (it holds CACHEDIR.TAG).
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.ancestors()
-        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-}
-
-fn musl_target_installed() -> bool {
-    let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
-        return false;
-    };
-    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    Path::new(&sysroot).join("lib/rustlib").join(MUSL).is_dir()
-}
 
 /// Builds this test for musl (same profile as the running one) and returns the executable.
 fn build_guest_binary() -> PathBuf {
@@ -121,7 +93,7 @@ fn ipvs_in_vm() {
             ));
         }
     }
-    if !musl_target_installed() {
+    if !rust_target_installed(MUSL) {
         return skip(&format!(
             "rust target {MUSL} missing (rustup target add {MUSL})"
         ));

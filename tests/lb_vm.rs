@@ -15,58 +15,18 @@
 //! the guest as a static binary). Without them the test prints a loud SKIP and passes.
 //! `KEEPLITE_SKIP_LB_VM=1` skips it on purpose.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+mod common;
+
+use common::{is_root, loud, on_path, rust_target_installed, target_dir};
+
 const MUSL: &str = "x86_64-unknown-linux-musl";
 
-/// Writes to the real stderr: libtest captures `eprintln!` of passing tests, and a skip, the
-/// detection times and the summary must show in CI logs.
-fn loud(text: &str) {
-    let _ = writeln!(std::io::stderr(), "{text}");
-}
-
 fn skip(why: &str) {
-    loud(&format!("\n!!!! SKIPPED lb_vm: {why} !!!!\n"));
-}
-
-fn is_root() -> bool {
-    // The effective uid is the second number on the `Uid:` line.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
-}
-
-/// The cargo target directory this test was built in (it holds CACHEDIR.TAG).
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.ancestors()
-        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-}
-
-fn musl_target_installed() -> bool {
-    let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
-        return false;
-    };
-    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    Path::new(&sysroot).join("lib/rustlib").join(MUSL).is_dir()
+    common::skip("lb_vm", why);
 }
 
 /// Builds the static keeplite the guest runs, as shipped (release profile), and returns it.
@@ -108,7 +68,7 @@ fn load_balancing_in_vm() {
             ));
         }
     }
-    if !musl_target_installed() {
+    if !rust_target_installed(MUSL) {
         return skip(&format!(
             "rust target {MUSL} missing (rustup target add {MUSL})"
         ));

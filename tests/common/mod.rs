@@ -47,9 +47,45 @@ pub fn sh_ok(args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Writes to the real stderr: libtest captures `eprintln!` of passing tests, and a skip or a
+/// timing must show in CI logs.
+pub fn loud(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
 /// Prints why a test is skipped, where CI logs show it.
 pub fn skip(test: &str, why: &str) {
-    eprintln!("\n!!!! SKIPPED {test}: {why} !!!!\n");
+    loud(&format!("\n!!!! SKIPPED {test}: {why} !!!!\n"));
+}
+
+pub fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+}
+
+/// The cargo target directory this test binary was built in (it holds CACHEDIR.TAG).
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+/// Whether rustup installed the standard library for `target`.
+pub fn rust_target_installed(target: &str) -> bool {
+    let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
+        return false;
+    };
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(target)
+        .is_dir()
 }
 
 pub struct Host {

@@ -43,7 +43,7 @@ pub fn run(config: Config, opts: Options) -> Result<(), String> {
     apply_ops(&mut ipvs, &mut current, ops);
     // The real global_defs: script_user and enable_script_security apply to notify_up/down and
     // quorum_up/down too.
-    let mut notifier = Notifier::scripts_only(&config, UserDb::load().map_err(|e| e.to_string())?);
+    let mut notifier = Notifier::scripts_only(&config, users.clone());
     run_events(&config, &mut notifier, &start_events);
     info!(
         "keeplite {} checker: {} virtual server(s), {} IPVS service(s)",

@@ -48,7 +48,8 @@ vrrp_instance LAN {
     }
 }
 CONF
-    ip netns exec "$ns" "$BIN" -f "$WORK/r$i.conf" -n -l -p "$WORK/r$i.pid" >"$WORK/r$i.log" 2>&1 &
+    ip netns exec "$ns" "$BIN" -f "$WORK/r$i.conf" -n -l -G -p "$WORK/r$i.pid" \
+        --control "$WORK/r$i.sock" >"$WORK/r$i.log" 2>&1 &
     disown
 done
 
@@ -68,12 +69,18 @@ echo "== two routers started (priority 150 and 100); waiting for an election"
 wait_for kldemo-a || { echo "no master elected"; cat "$WORK"/*.log; exit 1; }
 echo "== VIP 192.0.2.254 is on $(holder)"
 sleep 1
-echo "== killing the master (SIGKILL) at $(date +%T.%3N)"
+echo "== the master's view (keeplite status):"
+"$BIN" status --control "$WORK/r0.sock" | sed 's/^/   /'
+echo "== killing the master router (SIGKILL of keeplite and its VRRP child) at $(date +%T.%3N)"
 start=$(date +%s%N)
-kill -9 "$(cat "$WORK/r0.pid")"
+master=$(cat "$WORK/r0.pid")
+kill -STOP "$master"              # so the watchdog cannot restart its child
+pkill -KILL -P "$master" || true
+kill -KILL "$master"
 ip -n kldemo-a addr del 192.0.2.254/24 dev eth0   # a dead router's address stays; unplug it
 wait_for kldemo-b || { echo "backup did not take over"; cat "$WORK"/*.log; exit 1; }
 echo "== VIP 192.0.2.254 moved to $(holder) after $(( ($(date +%s%N) - start) / 1000000 )) ms"
+"$BIN" status --control "$WORK/r1.sock" | sed 's/^/   /'
 echo "== backup's log:"
 sed 's/^/   /' "$WORK/r1.log"
 echo "== done; cleaning up"

@@ -17,22 +17,35 @@ Usage:
   keeplite dump    [-f FILE]          print the normalized config as keepalived.conf text
   keeplite genhash URL [--virtualhost HOST]
                                       print the MD5 digest of a page, for HTTP_GET `digest`
-  keeplite [-f FILE] [-n] [-l] [-D] [-p PIDFILE] [-P | -C] [-V] [-I]
+  keeplite [-f FILE] [-n] [-l] [-D] [-S N | -G] [-p PIDFILE] [-r PIDFILE] [-c PIDFILE]
+           [-P | -C] [-R] [-V] [-I] [--control SOCKET]
                                       run the daemon (keepalived's flags)
+  keeplite status [--json] [--control SOCKET]
+                                      state of a running daemon: instances, real servers,
+                                      children
+  keeplite reload | stop [--control SOCKET]
+                                      reload the config (like SIGHUP) / stop (like SIGTERM)
   keeplite --version | --help
 
 Options:
   -f, --use-file FILE   config file (default /etc/keepalived/keepalived.conf); text or binary
   -o, --output OUT      output file for `compile`
   -q, --quiet           `check`: print only errors and warnings
-  -n, --dont-fork       stay in the foreground (keeplite always does, for now)
-  -l, --log-console     log to stderr (the default)
+  -n, --dont-fork       stay in the foreground (default: detach and run as a daemon)
+  -l, --log-console     log to stderr
   -D, --log-detail      log packet drops and actions in detail
-  -p, --pid FILE        write the pid to FILE
-  -P, --vrrp            run only the VRRP side
-  -C, --check           run only the health checkers and IPVS
-                        (without -P or -C: VRRP if the config has instances, else the checkers;
-                        until the watchdog process lands, run `-C` as a second process for both)
+  -S, --log-facility N  syslog facility LOG_LOCALN (0-7; default LOG_DAEMON)
+  -G, --no-syslog       do not log to syslog (/dev/log)
+  -p, --pid FILE        write the watchdog's pid to FILE
+  -r, --vrrp_pid FILE   write the VRRP child's pid to FILE
+  -c, --checkers_pid FILE
+                        write the checker child's pid to FILE
+  -P, --vrrp            run only the VRRP child
+  -C, --check           run only the checker child (health checks and IPVS)
+                        (without -P or -C: each child the config has a use for)
+  -R, --dont-respawn    a child that dies stops the daemon instead of being restarted
+      --control SOCKET  the control socket (default /var/run/keeplite.sock)
+      --json            `status`: print JSON
   -V, --dont-release-vrrp
                         leave VIPs and routes in place on exit
   -I, --dont-release-ipvs
@@ -46,6 +59,7 @@ enum Command {
     Dump,
     Run,
     Genhash,
+    Control(keeplite::daemon::control::Request),
 }
 
 struct Args {
@@ -58,6 +72,14 @@ struct Args {
     vrrp_only: bool,
     url: Option<String>,
     virtualhost: Option<String>,
+    foreground: bool,
+    log_console: bool,
+    syslog: Option<keeplite::sys::syslog::Facility>,
+    no_respawn: bool,
+    vrrp_pid: Option<PathBuf>,
+    check_pid: Option<PathBuf>,
+    control: PathBuf,
+    json: bool,
 }
 
 fn main() -> ExitCode {
@@ -84,6 +106,14 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
         vrrp_only: false,
         url: None,
         virtualhost: None,
+        foreground: false,
+        log_console: false,
+        syslog: Some(keeplite::sys::syslog::Facility::DAEMON),
+        no_respawn: false,
+        vrrp_pid: None,
+        check_pid: None,
+        control: PathBuf::from(keeplite::daemon::control::DEFAULT_PATH),
+        json: false,
     };
     let mut words = argv.iter();
     let mut first = true;
@@ -95,14 +125,20 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
                 .ok_or_else(|| format!("{name} needs a value"))
         };
         match word.as_str() {
-            "check" | "compile" | "dump" | "genhash" if first => {
+            "check" | "compile" | "dump" | "genhash" | "status" | "reload" | "stop" if first => {
+                use keeplite::daemon::control::Request;
                 args.command = match word.as_str() {
                     "check" => Command::Check,
                     "compile" => Command::Compile,
                     "genhash" => Command::Genhash,
+                    "status" => Command::Control(Request::Status),
+                    "reload" => Command::Control(Request::Reload),
+                    "stop" => Command::Control(Request::Stop),
                     _ => Command::Dump,
                 };
             }
+            "--json" => args.json = true,
+            "--control" => args.control = PathBuf::from(value(word)?),
             "--virtualhost" => args.virtualhost = Some(value(word)?),
             w if args.command == Command::Genhash && !w.starts_with('-') && args.url.is_none() => {
                 args.url = Some(w.to_string())
@@ -119,7 +155,21 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
             "-f" | "--use-file" => args.file = PathBuf::from(value(word)?),
             "-o" | "--output" => args.output = Some(PathBuf::from(value(word)?)),
             "-q" | "--quiet" => args.quiet = true,
-            "-n" | "--dont-fork" | "-l" | "--log-console" => {}
+            "-n" | "--dont-fork" => args.foreground = true,
+            "-l" | "--log-console" => args.log_console = true,
+            "-G" | "--no-syslog" => args.syslog = None,
+            "-S" | "--log-facility" => {
+                let n = value(word)?;
+                args.syslog = Some(
+                    n.parse()
+                        .ok()
+                        .and_then(keeplite::sys::syslog::Facility::local)
+                        .ok_or_else(|| format!("-S needs a facility number 0-7, not `{n}`"))?,
+                );
+            }
+            "-R" | "--dont-respawn" => args.no_respawn = true,
+            "-r" | "--vrrp_pid" => args.vrrp_pid = Some(PathBuf::from(value(word)?)),
+            "-c" | "--checkers_pid" => args.check_pid = Some(PathBuf::from(value(word)?)),
             "-P" | "--vrrp" => args.vrrp_only = true,
             "-I" | "--dont-release-ipvs" => args.daemon.dont_release_ipvs = true,
             "-D" | "--log-detail" => args.daemon.detailed_log = true,
@@ -146,6 +196,9 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
 fn run(args: Args) -> ExitCode {
     if args.command == Command::Genhash {
         return genhash(&args);
+    }
+    if let Command::Control(request) = args.command {
+        return control(&args, request);
     }
     let loaded = config::load(&args.file);
     if args.command == Command::Run {
@@ -210,7 +263,7 @@ fn run(args: Args) -> ExitCode {
                 }
             }
         }
-        Command::Run | Command::Genhash => ExitCode::SUCCESS,
+        Command::Run | Command::Genhash | Command::Control(_) => ExitCode::SUCCESS,
     }
 }
 
@@ -237,33 +290,77 @@ fn genhash(args: &Args) -> ExitCode {
 }
 
 fn run_daemon(args: Args, loaded: Loaded) -> ExitCode {
-    let level = if args.daemon.detailed_log {
-        log::LevelFilter::Debug
-    } else {
-        log::LevelFilter::Info
-    };
-    let _ = simple_logger::SimpleLogger::new().with_level(level).init();
+    use keeplite::daemon::{log as daemon_log, watchdog};
+    // Config errors are reported on the terminal, before detaching.
     if report(&loaded) == Verdict::Unusable {
         eprintln!("keeplite: {}: configuration unusable", args.file.display());
         return ExitCode::from(3);
     }
     let config = loaded.config;
-    let checker = args.checker_only
-        || (!args.vrrp_only && config.instances.is_empty() && !config.virtual_servers.is_empty());
-    if !checker && !args.vrrp_only && !config.virtual_servers.is_empty() {
-        log::warn!(
-            "the config has virtual servers: run `keeplite -C` as a second process for them (one process runs both once the watchdog lands)"
+    if watchdog::roles_for(&config, args.vrrp_only, args.checker_only).is_empty() {
+        eprintln!(
+            "keeplite: {}: neither vrrp_instance nor virtual_server: nothing to run",
+            args.file.display()
         );
+        return ExitCode::from(3);
     }
-    let result = if checker {
-        keeplite::daemon::check::run(config, args.daemon)
-    } else {
-        keeplite::daemon::vrrp::run(config, args.daemon)
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    if !args.foreground {
+        if let Err(e) = keeplite::sys::process::daemonize(args.log_console) {
+            eprintln!("keeplite: cannot detach: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    daemon_log::init(daemon_log::LogTargets {
+        console: args.log_console,
+        syslog: args.syslog,
+        level: if args.daemon.detailed_log {
+            log::LevelFilter::Debug
+        } else {
+            log::LevelFilter::Info
+        },
+    });
+    // The pid file is written after detaching, so that it holds the daemon's pid.
+    let _pid = match keeplite::daemon::PidFile::create(args.daemon.pid_file.as_ref()) {
+        Ok(p) => p,
         Err(e) => {
-            log::error!("{e}");
+            log::error!("pid file: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let wd = watchdog::WatchdogOptions {
+        config_path: args.file.clone(),
+        vrrp_only: args.vrrp_only,
+        check_only: args.checker_only,
+        no_respawn: args.no_respawn,
+        vrrp_pid_file: args.vrrp_pid.clone(),
+        check_pid_file: args.check_pid.clone(),
+        control: Some(args.control.clone()),
+    };
+    let code = watchdog::run(config, args.daemon, wd, keeplite::daemon::child::child_main);
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+fn control(args: &Args, request: keeplite::daemon::control::Request) -> ExitCode {
+    use keeplite::daemon::control::{self, Reply};
+    match control::request(&args.control, request) {
+        Ok(Reply::Status(report)) => {
+            if args.json {
+                print!("{}", control::render_json(&report));
+            } else {
+                print!("{}", control::render_text(&report));
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Reply::Done(message)) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Ok(Reply::Failed(message)) => {
+            eprintln!("keeplite: {message}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("keeplite: cannot reach the daemon: {e}");
             ExitCode::from(1)
         }
     }

@@ -69,8 +69,7 @@ fn election_kill_and_graceful_stop() {
 
     // SIGKILL: the next in priority takes over after Master_Down (1.5 s + skew) and the VIP
     // stays behind on the dead host's interface, as with keepalived; clear it by hand.
-    d0.signal("KILL");
-    d0.wait_exit(Duration::from_secs(2));
+    d0.crash();
     sh(&[
         "ip",
         "-n",
@@ -271,7 +270,7 @@ fn ipv6_vrrp_v3() {
     };
     let vip6: IpAddr = "fd77::100".parse().expect("literal");
     let vips = "fe80::100/64\n        fd77::100/64";
-    let d0 = start_keeplite(
+    let mut d0 = start_keeplite(
         &lan,
         0,
         &config(&lan, 0, &instance("VI_6", 56, 150, "", vips)),
@@ -284,7 +283,7 @@ fn ipv6_vrrp_v3() {
     expect_master(&lan, 0, vip6, Duration::from_secs(5), &[&d0, &d1]);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(master_of(&lan, vip6), [0], "{}", d1.log_text());
-    d0.signal("KILL");
+    d0.crash();
     sh(&[
         "ip",
         "-n",

@@ -1,12 +1,19 @@
-//! The process model: today one process runs the VRRP side in the foreground; the watchdog
-//! parent and the checker child come with the process-model work.
+//! The process model: a watchdog parent (`watchdog`) forks the VRRP child (`vrrp`) and the
+//! checker child (`check`), which get the binary config over a socketpair (`link`, `child`);
+//! `control` is the unix socket `keeplite status|reload|stop` talks to; `log` the logger.
 
 pub mod check;
+mod check_child;
+pub mod child;
+pub mod control;
+pub mod link;
 mod links;
+pub mod log;
 mod notify;
 mod scripts;
 mod vips;
 pub mod vrrp;
+pub mod watchdog;
 
 use std::path::PathBuf;
 
@@ -24,7 +31,7 @@ pub struct Options {
 }
 
 /// Writes the pid file and removes it when dropped.
-pub(crate) struct PidFile(Option<PathBuf>);
+pub struct PidFile(Option<PathBuf>);
 
 impl PidFile {
     pub fn create(path: Option<&PathBuf>) -> std::io::Result<PidFile> {

@@ -173,6 +173,52 @@ pub(super) fn remove(rtnl: &mut Rtnl, links: &Links, i: &VrrpInstance) {
     }
 }
 
+/// A reload keeps a master's VIPs that the new config still has: this removes only the
+/// addresses and routes of `old` that `new` no longer lists (same address, prefix and device).
+pub(super) fn remove_dropped(
+    rtnl: &mut Rtnl,
+    links: &Links,
+    old: &VrrpInstance,
+    new: &VrrpInstance,
+) {
+    let kept = addresses(new);
+    let mut gone = old.clone();
+    gone.virtual_ipaddress = match &old.virtual_ipaddress {
+        VirtualAddresses::V4(list) => VirtualAddresses::V4(
+            list.iter()
+                .filter(|v| {
+                    !kept.iter().any(|k| {
+                        k.addr == IpAddr::V4(v.addr)
+                            && k.prefix_len == v.prefix_len
+                            && k.dev == v.dev
+                    })
+                })
+                .cloned()
+                .collect(),
+        ),
+        VirtualAddresses::V6(list) => VirtualAddresses::V6(
+            list.iter()
+                .filter(|v| {
+                    !kept.iter().any(|k| {
+                        k.addr == IpAddr::V6(v.addr)
+                            && k.prefix_len == v.prefix_len
+                            && k.dev == v.dev
+                    })
+                })
+                .cloned()
+                .collect(),
+        ),
+    };
+    gone.virtual_ipaddress_excluded.retain(|v| {
+        !kept
+            .iter()
+            .any(|k| k.addr == v.addr && k.prefix_len == v.prefix_len && k.dev == v.dev)
+    });
+    gone.virtual_routes
+        .retain(|r| !new.virtual_routes.contains(r));
+    remove(rtnl, links, &gone);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,8 @@
 //! shared per (interface, family) and packets go to instances by VRID; rtnetlink carries VIPs
 //! and link changes; scripts run as child processes. No allocation per packet or timer tick.
 
+use super::child::{self, ParentLink};
+use super::link::{ChildStatus, InstanceKey, InstanceStatus, Link, ToChild, ToParent};
 use super::links::Links;
 use super::notify::Notifier;
 use super::scripts::{self, TrackScript};
@@ -22,6 +24,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 const MONITOR_TOKEN: u64 = 0;
+/// The watchdog link (socket channels are 1..=n).
+const PARENT_TOKEN: u64 = u64::MAX - 16;
 /// Largest datagram we read; anything longer is dropped (and counted as `oversize`).
 const RECV_BUFFER: usize = 4096;
 
@@ -128,6 +132,28 @@ pub struct VrrpDaemon {
     announce_queue: Vec<(Instant, usize, IpAddr, String)>,
     /// Per (interface, IPv6): when the next paced message on it may go.
     announce_next: HashMap<(String, bool), Instant>,
+    /// Instances the previous child (or the config before a reload) left as master: they
+    /// resume as master at once, their VIPs untouched.
+    resume: Vec<InstanceKey>,
+    /// The masters last reported to the watchdog.
+    reported_masters: Vec<InstanceKey>,
+    /// A new config from the watchdog, applied when the loop returns.
+    reload: Option<Config>,
+}
+
+/// Why the loop returned.
+enum LoopEnd {
+    Stop,
+    Reload(Box<Config>),
+}
+
+/// The key reload and restart match instances by: keepalived's (VRID, family, interface).
+pub fn instance_key(i: &VrrpInstance) -> InstanceKey {
+    InstanceKey {
+        vrid: i.virtual_router_id.get(),
+        ipv6: i.is_ipv6(),
+        interface: i.interface.as_str().to_string(),
+    }
 }
 
 /// At most `PER_SECOND` drop lines a second: a flood must not turn into a flood of log lines.
@@ -159,18 +185,66 @@ impl LogLimit {
     }
 }
 
-/// Runs until SIGTERM or SIGINT; returns the process exit code.
-pub fn run(config: Config, opts: Options) -> Result<(), String> {
+/// The VRRP child (`keeplite: vrrp`): gets its config from the watchdog and runs until
+/// SIGTERM/SIGINT; a reload from the watchdog rebuilds the daemon around the instances that
+/// stay. Returns the exit code.
+pub fn run_child(mut link: Link, opts: Options) -> i32 {
+    let start = child::receive_start(&mut link);
+    let mut parent = ParentLink::new(link);
+    let (config, resume) = match start {
+        Ok(x) => x,
+        Err(e) => return child::fatal(&mut parent, e),
+    };
     // Signals must be blocked before anything else, so they arrive on the signalfd only.
-    let events =
-        EventLoop::with_signals(SignalSet::DAEMON).map_err(|e| format!("event loop: {e}"))?;
-    let _pid = PidFile::create(opts.pid_file.as_ref()).map_err(|e| format!("pid file: {e}"))?;
-    let mut daemon = VrrpDaemon::new(config, opts, events)?;
-    daemon.run_loop()
+    let mut events = match EventLoop::with_signals(SignalSet::DAEMON) {
+        Ok(e) => e,
+        Err(e) => return child::fatal(&mut parent, format!("event loop: {e}")),
+    };
+    if let Err(e) = events.add(
+        std::os::fd::AsFd::as_fd(&parent),
+        PARENT_TOKEN,
+        Interest::Readable,
+    ) {
+        return child::fatal(&mut parent, format!("epoll: {e}"));
+    }
+    let _pid = match PidFile::create(opts.pid_file.as_ref()) {
+        Ok(p) => p,
+        Err(e) => return child::fatal(&mut parent, format!("pid file: {e}")),
+    };
+    let mut daemon = match VrrpDaemon::new(config, opts.clone(), events, resume.masters) {
+        Ok(d) => d,
+        Err(e) => return child::fatal(&mut parent, e),
+    };
+    loop {
+        match daemon.run_loop(&mut parent) {
+            Ok(LoopEnd::Stop) => return 0,
+            Ok(LoopEnd::Reload(config)) => {
+                let (events, resume) = daemon.hand_over(&config);
+                daemon = match VrrpDaemon::new(*config, opts.clone(), events, resume) {
+                    Ok(d) => d,
+                    // The sockets or netlink could not be opened again: the watchdog restarts
+                    // us, and the masters it knows resume.
+                    Err(e) => {
+                        error!("reload: {e}");
+                        return 1;
+                    }
+                };
+            }
+            Err(e) => {
+                error!("{e}");
+                return 1;
+            }
+        }
+    }
 }
 
 impl VrrpDaemon {
-    fn new(mut config: Config, opts: Options, mut events: EventLoop) -> Result<VrrpDaemon, String> {
+    fn new(
+        mut config: Config,
+        opts: Options,
+        mut events: EventLoop,
+        resume: Vec<InstanceKey>,
+    ) -> Result<VrrpDaemon, String> {
         let mut rtnl = Rtnl::open().map_err(|e| e.to_string())?;
         let monitor = Monitor::open().map_err(|e| e.to_string())?;
         let mut links = Links::load(&mut rtnl).map_err(|e| e.to_string())?;
@@ -294,10 +368,13 @@ impl VrrpDaemon {
             drop_log: LogLimit::default(),
             announce_queue: Vec::new(),
             announce_next: HashMap::new(),
+            resume,
+            reported_masters: Vec::new(),
+            reload: None,
         })
     }
 
-    fn run_loop(&mut self) -> Result<(), String> {
+    fn run_loop(&mut self, parent: &mut ParentLink) -> Result<LoopEnd, String> {
         info!(
             "keeplite {} VRRP: {} instance(s) on {} socket(s)",
             env!("CARGO_PKG_VERSION"),
@@ -305,9 +382,12 @@ impl VrrpDaemon {
             self.channels.len()
         );
         let now = clock::now();
-        // Addresses a previous run may have left behind would answer for a VIP we do not own.
+        // Addresses a previous run may have left behind would answer for a VIP we do not own;
+        // except those of an instance that was master a moment ago and resumes.
         for k in 0..self.fsms.len() {
-            vips::remove(&mut self.rtnl, &self.links, &self.config.instances[k]);
+            if !self.resumes(k) {
+                vips::remove(&mut self.rtnl, &self.links, &self.config.instances[k]);
+            }
             self.refresh_source(k);
         }
         for k in 0..self.fsms.len() {
@@ -318,16 +398,21 @@ impl VrrpDaemon {
         }
         self.settle(now);
 
+        self.report_masters(parent);
         let mut ready = EventBuffer::with_capacity(64 + self.channels.len());
         loop {
-            let deadline = self.next_deadline();
-            if let Err(e) = self.events.wait(deadline, &mut ready) {
+            parent.beat(clock::now());
+            let deadline = self
+                .next_deadline()
+                .map_or(parent.next_deadline(), |d| d.min(parent.next_deadline()));
+            if let Err(e) = self.events.wait(Some(deadline), &mut ready) {
                 return Err(format!("event loop: {e}"));
             }
             let now = clock::now();
             for event in ready.iter() {
                 match event.token {
                     MONITOR_TOKEN => self.on_monitor(now),
+                    PARENT_TOKEN => self.on_parent(parent),
                     token => self.on_channel(now, (token - 1) as usize),
                 }
             }
@@ -344,11 +429,161 @@ impl VrrpDaemon {
             let now = clock::now();
             if self.stopping {
                 self.shutdown(now);
-                return Ok(());
+                return Ok(LoopEnd::Stop);
+            }
+            if let Some(config) = self.reload.take() {
+                return Ok(LoopEnd::Reload(Box::new(config)));
             }
             self.on_timers(now);
             self.settle(now);
+            self.report_masters(parent);
         }
+    }
+
+    /// Was instance `k` master before this daemon started (restart or reload)?
+    fn resumes(&self, k: usize) -> bool {
+        let key = instance_key(&self.config.instances[k]);
+        self.resume.contains(&key)
+    }
+
+    fn on_parent(&mut self, parent: &mut ParentLink) {
+        let messages = match parent.read() {
+            Ok(m) => m,
+            Err(e) => {
+                // The watchdog is gone: stop as on SIGTERM (PR_SET_PDEATHSIG sends it too).
+                warn!("link to the watchdog: {e}; stopping");
+                self.stopping = true;
+                return;
+            }
+        };
+        for m in messages {
+            match m {
+                ToChild::Reload { config } => match child::decode_config(&config) {
+                    Ok(c) => self.reload = Some(c),
+                    Err(e) => error!("reload: {e}"),
+                },
+                ToChild::Status => parent.send(&ToParent::Status(self.status())),
+                ToChild::Start { .. } => warn!("watchdog sent a second start; ignored"),
+            }
+        }
+    }
+
+    /// Tells the watchdog which instances are master, when that changes, so that a restarted
+    /// child resumes them.
+    fn report_masters(&mut self, parent: &mut ParentLink) {
+        let masters: Vec<InstanceKey> = self
+            .fsms
+            .iter()
+            .zip(&self.config.instances)
+            .filter(|(f, _)| f.state() == proto::State::Master)
+            .map(|(_, i)| instance_key(i))
+            .collect();
+        if masters != self.reported_masters {
+            parent.send(&ToParent::Masters(masters.clone()));
+            self.reported_masters = masters;
+        }
+    }
+
+    fn status(&self) -> ChildStatus {
+        let instances = self
+            .fsms
+            .iter()
+            .zip(&self.config.instances)
+            .enumerate()
+            .map(|(k, (f, i))| {
+                let s = f.stats();
+                let drops: Vec<(String, u64)> = [
+                    ("ttl", s.ttl_error),
+                    ("version", s.version_error),
+                    ("vrid", s.vrid_error),
+                    ("auth_type", s.auth_type_error),
+                    ("auth_failure", s.auth_failure),
+                    ("address_count", s.address_count_error),
+                    ("address_list", s.address_list_error),
+                    ("interval", s.interval_error),
+                    ("unicast_source", s.unicast_source_error),
+                    ("cast", s.cast_error),
+                    ("not_running", s.not_running),
+                ]
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| (k.to_string(), n))
+                .collect();
+                InstanceStatus {
+                    name: i.name.clone(),
+                    interface: i.interface.as_str().to_string(),
+                    vrid: i.virtual_router_id.get(),
+                    ipv6: i.is_ipv6(),
+                    state: f.state().as_str().to_string(),
+                    priority: i.priority.get(),
+                    effective_priority: f.effective_priority(),
+                    master: if f.state() == proto::State::Master {
+                        self.io[k].src
+                    } else {
+                        f.master_address()
+                    },
+                    become_master: s.become_master,
+                    adverts_sent: s.adverts_sent,
+                    adverts_received: s.adverts_received,
+                    drops,
+                }
+            })
+            .collect();
+        let mut socket_drops = Vec::new();
+        for c in &self.channels {
+            let d = &c.drops;
+            for (reason, n) in [
+                ("oversize", d.oversize),
+                ("ip_header", d.ip_header),
+                ("bad_version", d.bad_version),
+                ("bad_checksum", d.bad_checksum),
+                ("bad_type", d.bad_type),
+                ("length", d.length),
+                ("other", d.other),
+                ("vrid_not_ours", d.vrid_not_ours),
+            ] {
+                if n > 0 {
+                    let family = if matches!(c.socket, Socket::V6(_)) {
+                        "ipv6"
+                    } else {
+                        "ipv4"
+                    };
+                    socket_drops.push((format!("{} {family} {reason}", c.ifname), n));
+                }
+            }
+        }
+        ChildStatus::Vrrp {
+            instances,
+            socket_drops,
+        }
+    }
+
+    /// Before a reload: instances the new config drops stop as on SIGTERM (priority 0, VIPs
+    /// removed); masters that stay drop only the VIPs and routes the new config no longer has.
+    /// Returns the event loop (with the watchdog link still in it) and the masters to resume.
+    fn hand_over(mut self, new: &Config) -> (EventLoop, Vec<InstanceKey>) {
+        let now = clock::now();
+        let mut resume = Vec::new();
+        for k in 0..self.fsms.len() {
+            let old = &self.config.instances[k];
+            let key = instance_key(old);
+            let kept = new.instances.iter().find(|n| instance_key(n) == key);
+            match kept {
+                None => {
+                    info!("({}) not in the new configuration: stopping it", old.name);
+                    self.fsms[k].shutdown(now);
+                }
+                Some(n) if self.fsms[k].state() == proto::State::Master => {
+                    vips::remove_dropped(&mut self.rtnl, &self.links, old, n);
+                    resume.push(key);
+                }
+                Some(_) => {}
+            }
+        }
+        self.settle(now);
+        // Track scripts start again with the new config (their states are re-learned).
+        scripts::kill_all(&mut self.scripts);
+        (self.events, resume)
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -404,11 +639,22 @@ impl VrrpDaemon {
         let fsm = &mut self.fsms[k];
         fsm.set_priority_offset(now, verdict.offset);
         if !self.io[k].started {
-            if verdict.pending {
+            let resume = self
+                .resume
+                .contains(&instance_key(&self.config.instances[k]));
+            // A resuming master does not wait for its scripts' first results: silence now
+            // would hand the VIP to a backup.
+            if verdict.pending && !resume {
                 return;
             }
+            let fsm = &mut self.fsms[k];
             fsm.set_fault(now, fault);
-            fsm.start(now);
+            if resume {
+                info!("({}) resuming as master", self.config.instances[k].name);
+                fsm.resume_master(now);
+            } else {
+                fsm.start(now);
+            }
             self.io[k].started = true;
         } else {
             fsm.set_fault(now, fault);

@@ -5,6 +5,8 @@ pub mod clock;
 pub mod event;
 pub mod icmp;
 pub mod ipvs;
+pub mod process;
 pub mod rtnl;
 pub mod script;
+pub mod syslog;
 pub mod vrrp_socket;

@@ -353,6 +353,24 @@ impl Instance {
         self.push(Action::Notify(State::Backup));
     }
 
+    /// Startup of an instance the previous run of this daemon left as master (a restarted VRRP
+    /// child, or a reload that kept the instance): Master at once with an advert now, so that
+    /// backups never see Master_Down_Interval pass. Not in fault, not held by a sync group
+    /// that is not master; otherwise the normal [`Instance::start`]. A better router on the
+    /// LAN still wins by the usual rules when its advert arrives.
+    pub fn resume_master(&mut self, now: Instant) {
+        if self.state != State::Initialize {
+            return;
+        }
+        if self.own_fault || self.sync.forced_fault || (self.sync.member && !self.sync.gate) {
+            self.start(now);
+            return;
+        }
+        self.master_addr = None;
+        self.preempt_time = None;
+        self.become_master(now);
+    }
+
     /// A received advertisement (RFC 5798 §6.4.2 in Backup, §6.4.3 in Master).
     pub fn handle_advert(&mut self, now: Instant, advert: &Advert) -> Result<(), DropReason> {
         if !matches!(self.state, State::Backup | State::Master) {

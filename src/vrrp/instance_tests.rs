@@ -188,6 +188,38 @@ fn owner_255_starts_master_at_once() {
 }
 
 #[test]
+fn resume_master_advertises_at_once_without_waiting() {
+    // A restarted child on the master: no Backup phase, an advert right now.
+    let mut i = Instance::new(&config(3, 100), at(0));
+    i.resume_master(at(5));
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(drain(&mut i), became_master(100));
+    assert_eq!(i.poll_timeout(), Some(at(5 + SEC)));
+    // Only from Initialize.
+    i.resume_master(at(9));
+    assert!(drain(&mut i).is_empty());
+}
+
+#[test]
+fn resume_master_in_fault_starts_in_fault() {
+    let mut i = Instance::new(&config(3, 100), at(0));
+    i.set_fault(at(0), true);
+    drain(&mut i);
+    i.resume_master(at(1));
+    assert_eq!(i.state(), State::Fault);
+}
+
+#[test]
+fn resumed_master_yields_to_a_higher_priority_master() {
+    let mut i = Instance::new(&config(3, 100), at(0));
+    i.resume_master(at(0));
+    drain(&mut i);
+    i.handle_advert(at(10), &adv([10, 0, 0, 9], 200))
+        .expect("accepted");
+    assert_eq!(i.state(), State::Backup);
+}
+
+#[test]
 fn state_master_below_255_waits_the_full_down_interval() {
     let mut c = config(3, 200);
     c.state = Some(InitialState::Master);

@@ -163,7 +163,8 @@ class Daemon:
                 pass
         if impl in ("kl", "klm"):
             binary = ctx.keeplite_musl if impl == "klm" else ctx.keeplite
-            argv = [binary, "-f", conf, "-n", "-l", "-p", base + ".pid"]
+            argv = [binary, "-f", conf, "-n", "-l", "-G", "-P", "-p", base + ".pid",
+                    "-r", base + ".vrrp.pid", "--control", base + ".sock"]
         else:
             argv = [ctx.keepalived, "-n", "-l", "-P", "-f", conf, "-p", base + ".pid",
                     "-r", base + ".vrrp.pid", "-c", base + ".check.pid"]
@@ -176,10 +177,9 @@ class Daemon:
                                      stdout=self.logf, stderr=subprocess.STDOUT)
         self.pid = self.proc.pid
         ctx.record_pid(self.pid)
-        self.vrrp_pid = self.pid
-        if impl == "ka":
-            self.vrrp_pid = self._keepalived_child(base + ".vrrp.pid")
-            ctx.record_pid(self.vrrp_pid)
+        # Both run a watchdog parent and a VRRP child: the child is what is measured and killed.
+        self.vrrp_pid = self._keepalived_child(base + ".vrrp.pid")
+        ctx.record_pid(self.vrrp_pid)
 
     def _keepalived_child(self, pidfile):
         deadline = time.time() + 10
@@ -193,19 +193,17 @@ class Daemon:
             except (OSError, ValueError, IndexError, AttributeError):
                 pass
             if self.proc.poll() is not None:
-                raise RuntimeError(f"keepalived {self.tag} exited: see {self.log_path}")
+                raise RuntimeError(f"{self.impl} {self.tag} exited: see {self.log_path}")
             time.sleep(0.02)
-        raise RuntimeError(f"keepalived {self.tag}: no VRRP child after 10 s ({self.log_path})")
+        raise RuntimeError(f"{self.impl} {self.tag}: no VRRP child after 10 s ({self.log_path})")
 
     def sigkill(self):
         """SIGKILLs the process that runs VRRP; returns time.time() taken right before the kill.
-        keepalived's parent is stopped first so it cannot restart its child, then killed too."""
-        if self.impl == "ka":
-            os.kill(self.pid, signal.SIGSTOP)
+        The watchdog parent is stopped first so it cannot restart its child, then killed too."""
+        os.kill(self.pid, signal.SIGSTOP)
         t = time.time()
         os.kill(self.vrrp_pid, signal.SIGKILL)
-        if self.impl == "ka":
-            os.kill(self.pid, signal.SIGKILL)
+        os.kill(self.pid, signal.SIGKILL)
         self._wait()
         self.logf.write(f"=== {t:.6f} SIGKILL\n")
         self.logf.close()

@@ -279,6 +279,29 @@ impl Daemon {
         None
     }
 
+    /// A router crash: the watchdog is stopped (so it cannot restart anything), its children
+    /// and then itself are SIGKILLed; VIPs stay behind as after a power loss.
+    pub fn crash(&mut self) {
+        let pid = self.pid().to_string();
+        let _ = sh_ok(&["kill", "-STOP", &pid]);
+        let _ = sh_ok(&["pkill", "-KILL", "-P", &pid]);
+        let _ = sh_ok(&["kill", "-KILL", &pid]);
+        self.wait_exit(Duration::from_secs(3));
+    }
+
+    /// The pid of the daemon's (first) child, if running: keeplite's VRRP child when the
+    /// config has only instances.
+    pub fn child_pid(&self) -> Option<u32> {
+        let out = Command::new("pgrep")
+            .args(["-P", &self.pid().to_string()])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -322,13 +345,30 @@ pub fn start_keeplite(lan: &Lan, host: usize, config: &Path) -> Daemon {
     let pid = lan.dir.join(format!("keeplite-{host}.pid"));
     let config = config.to_string_lossy().into_owned();
     let pid = pid.to_string_lossy().into_owned();
+    let control = control_socket(lan, host).to_string_lossy().into_owned();
     spawn_in(
         &h.ns,
         keeplite_bin(),
-        &["-f", &config, "-n", "-l", "-D", "-p", &pid],
+        &[
+            "-f",
+            &config,
+            "-n",
+            "-l",
+            "-G",
+            "-D",
+            "-p",
+            &pid,
+            "--control",
+            &control,
+        ],
         &log,
         "keeplite",
     )
+}
+
+/// Where `start_keeplite`'s daemon on `host` listens for `keeplite status`.
+pub fn control_socket(lan: &Lan, host: usize) -> PathBuf {
+    lan.dir.join(format!("keeplite-{host}.sock"))
 }
 
 pub fn keepalived_available() -> bool {

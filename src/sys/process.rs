@@ -1,0 +1,152 @@
+//! Processes of the daemon itself: fork a child with its own name that dies with its parent,
+//! reap children, detach from the terminal (daemonize), the socketpair between parent and child.
+//! (Scripts are run by `sys::script`; this is the watchdog's side of fork(2), prctl(2), wait(2).)
+
+use rustix::fd::{AsFd, AsRawFd, OwnedFd};
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
+use std::ffi::CString;
+use std::io;
+
+/// Which side of a fork we are on.
+pub enum Forked {
+    Parent(Pid),
+    Child,
+}
+
+/// fork(2). The caller must be single-threaded (the watchdog parent is): the child gets a copy
+/// of this thread only.
+pub fn fork() -> io::Result<Forked> {
+    // SAFETY: fork has no memory-safety preconditions of its own; the child only continues on
+    // this thread, and the daemon's parent never starts other threads, so no lock can be held
+    // by a thread that does not exist in the child.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        n => Pid::from_raw(n)
+            .map(Forked::Parent)
+            .ok_or_else(|| io::Error::other("fork returned a bad pid")),
+    }
+}
+
+/// In a new child: die with `signal` when the parent dies, and show `name` (15 bytes at most)
+/// in `ps -o comm`, `top` and `pgrep`. Returns an error if the parent is already gone.
+pub fn become_child(name: &str, signal: Signal) -> io::Result<()> {
+    rustix::process::set_parent_process_death_signal(Some(signal))?;
+    if let Ok(name) = CString::new(name) {
+        rustix::thread::set_name(&name)?;
+    }
+    // The parent may have died between fork and prctl: then nobody will send the signal.
+    if rustix::process::getppid().is_none_or(|p| p.as_raw_nonzero().get() == 1) {
+        return Err(io::Error::other("parent exited during start-up"));
+    }
+    Ok(())
+}
+
+/// Closes every descriptor except stdin/out/err and `keep` (a forked child inherits all of
+/// the parent's: sockets to the other children, the control socket, the parent's epoll).
+pub fn close_inherited_fds(keep: &[i32]) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    // Collect first: the directory's own descriptor is among those listed.
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2 && !keep.contains(fd))
+        .collect();
+    for fd in fds {
+        // SAFETY: closing a descriptor number this process inherited; the objects that owned
+        // them in the parent are never used in the child (it runs its own main and exits).
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// A connected pair of unix stream sockets, close-on-exec.
+pub fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
+}
+
+/// How a child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exit code {c}"),
+            Exit::Signal(s) => write!(f, "signal {s}"),
+        }
+    }
+}
+
+/// One child that has ended, if any (never blocks).
+pub fn reap() -> Option<(i32, Exit)> {
+    match rustix::process::waitpid(None, WaitOptions::NOHANG) {
+        Ok(Some((pid, status))) => Some((pid.as_raw_nonzero().get(), exit_of(status)?)),
+        _ => None,
+    }
+}
+
+fn exit_of(status: WaitStatus) -> Option<Exit> {
+    if let Some(code) = status.exit_status() {
+        Some(Exit::Code(code))
+    } else {
+        status.terminating_signal().map(Exit::Signal)
+    }
+}
+
+/// Sends `signal` to process `pid` (errors such as "already gone" are returned, not logged).
+pub fn signal(pid: i32, signal: Signal) -> io::Result<()> {
+    let pid = Pid::from_raw(pid).ok_or_else(|| io::Error::other("bad pid"))?;
+    Ok(rustix::process::kill_process(pid, signal)?)
+}
+
+/// Is there a process `pid` (signal 0)?
+pub fn alive(pid: i32) -> bool {
+    match Pid::from_raw(pid) {
+        // SAFETY: kill with signal 0 only checks for existence and permission.
+        Some(p) => unsafe { libc::kill(p.as_raw_nonzero().get(), 0) == 0 },
+        None => false,
+    }
+}
+
+/// keepalived's daemonizing: fork (the parent exits 0), new session, `/` as working directory,
+/// stdin/stdout/stderr on /dev/null unless `keep_stderr`.
+pub fn daemonize(keep_stderr: bool) -> io::Result<()> {
+    match fork()? {
+        Forked::Parent(_) => std::process::exit(0),
+        Forked::Child => {}
+    }
+    rustix::process::setsid()?;
+    rustix::process::chdir("/")?;
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    rustix::stdio::dup2_stdin(null.as_fd())?;
+    rustix::stdio::dup2_stdout(null.as_fd())?;
+    if !keep_stderr {
+        rustix::stdio::dup2_stderr(null.as_fd())?;
+    }
+    Ok(())
+}
+
+/// The raw number of a descriptor, for [`close_inherited_fds`]'s keep list.
+pub fn raw(fd: &impl AsRawFd) -> i32 {
+    fd.as_raw_fd()
+}
+
+/// Our pid.
+pub fn pid() -> i32 {
+    rustix::process::getpid().as_raw_nonzero().get()
+}

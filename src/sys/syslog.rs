@@ -31,13 +31,20 @@ impl Facility {
 pub struct Syslog {
     socket: Option<UnixDatagram>,
     facility: Facility,
+    path: &'static str,
 }
 
 impl Syslog {
     pub fn new(facility: Facility) -> Syslog {
+        Syslog::at(DEV_LOG, facility)
+    }
+
+    /// A syslog socket somewhere else than /dev/log (tests).
+    pub fn at(path: &'static str, facility: Facility) -> Syslog {
         Syslog {
             socket: None,
             facility,
+            path,
         }
     }
 
@@ -62,7 +69,7 @@ impl Syslog {
             if self.socket.is_none() {
                 self.socket = UnixDatagram::unbound().ok().and_then(|s| {
                     s.set_nonblocking(true).ok()?;
-                    s.connect(DEV_LOG).ok()?;
+                    s.connect(self.path).ok()?;
                     Some(s)
                 });
             }
@@ -85,5 +92,36 @@ mod tests {
         assert_eq!(Facility::local(0).map(|f| f.0 << 3), Some(128));
         assert_eq!(Facility::local(7).map(|f| f.0 << 3), Some(184));
         assert_eq!(Facility::local(8), None);
+    }
+
+    #[test]
+    fn lines_reach_the_socket_in_rfc3164_framing() {
+        let path = format!("/tmp/keeplite-syslog-test-{}", std::process::id());
+        let _ = std::fs::remove_file(&path);
+        let server = UnixDatagram::bind(&path).expect("bind");
+        let leaked: &'static str = Box::leak(path.clone().into_boxed_str());
+        let mut log = Syslog::at(leaked, Facility::local(3).expect("local3"));
+        log.send(
+            Severity::Warning,
+            "keeplite_vrrp",
+            "(VI_1) Entering MASTER STATE",
+        );
+        let mut buf = [0u8; 256];
+        let n = server.recv(&mut buf).expect("recv");
+        let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+        // local3 (19) * 8 + warning (4) = 156.
+        let want = format!(
+            "<156>keeplite_vrrp[{}]: (VI_1) Entering MASTER STATE",
+            std::process::id()
+        );
+        assert_eq!(line, want);
+        // A restarted syslog daemon (socket replaced) is reconnected to.
+        drop(server);
+        let _ = std::fs::remove_file(&path);
+        let server = UnixDatagram::bind(&path).expect("bind");
+        log.send(Severity::Info, "keeplite", "again");
+        let n = server.recv(&mut buf).expect("recv");
+        assert!(String::from_utf8_lossy(&buf[..n]).ends_with("]: again"));
+        let _ = std::fs::remove_file(&path);
     }
 }

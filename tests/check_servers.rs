@@ -3,6 +3,7 @@
 //! timing measured on the wall clock. keepalived's own genhash, when installed, checks that
 //! digests agree.
 
+use keeplite::check::executor::{block_on, Executor};
 use keeplite::check::md5::{to_hex, Md5};
 use keeplite::check::outcome::{Failure, ProbeResult, WeightEffect};
 use keeplite::check::probe::{Check, Context, HttpUrl, Kind, Scratch, Target, UdpProbe};
@@ -83,7 +84,7 @@ fn http_check(addr: SocketAddr, timeout_ms: u64, u: HttpUrl) -> Check {
 }
 
 fn run(check: &Check) -> ProbeResult {
-    smol::block_on(check.run(0, 0x1234_5678, &mut Scratch::new()))
+    block_on(check.run(0, 0x1234_5678, &mut Scratch::new())).expect("reactor")
 }
 
 fn md5(bytes: &[u8]) -> [u8; 16] {
@@ -475,9 +476,10 @@ fn dns_server(rcode: u8) -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
             reply[3] = 0x80 | rcode;
             let mut stray = reply.clone();
             stray[0] ^= 0xff;
+            // Recorded before answering: the probe may end, and the test look, at the reply.
+            seen.lock().unwrap().push(query);
             let _ = socket.send_to(&stray, from);
             let _ = socket.send_to(&reply, from);
-            seen.lock().unwrap().push(query);
         }
     });
     (addr, queries)
@@ -736,14 +738,12 @@ fn drive(
     let record = |a: Action| actions.borrow_mut().push((StdInstant::now(), a));
     let cap = Slots::new(cap);
     let spread = Spread::new(7);
-    let ex = smol::LocalExecutor::new();
-    let tasks: Vec<_> = checks
-        .iter()
-        .enumerate()
-        .map(|(i, check)| ex.spawn(run_checker(&verdict, i, check, &cap, &spread, &record)))
-        .collect();
-    smol::block_on(ex.run(smol::Timer::after(Duration::from_millis(for_ms))));
-    drop(tasks);
+    let mut ex = Executor::new();
+    for (i, check) in checks.iter().enumerate() {
+        ex.spawn(run_checker(&verdict, i, check, &cap, &spread, &record));
+    }
+    let until = keeplite::sys::reactor::refresh_now() + ms(for_ms);
+    ex.run_until(until).expect("reactor");
     drop(ex);
     (actions.into_inner(), verdict.into_inner())
 }
@@ -917,6 +917,8 @@ fn checker_task_stays_small() {
     let task = run_checker(&verdict, 0, &check, &slots, &spread, &record);
     let size = std::mem::size_of_val(&task);
     eprintln!("checker task future: {size} bytes");
-    assert!(size < 1536, "checker task future is {size} bytes");
+    // 536 bytes with rustc 1.95: the HTTP reader lives in the slot's scratch, and `within`
+    // borrows its pinned probe instead of holding a second copy.
+    assert!(size < 768, "checker task future is {size} bytes");
     assert!(std::mem::size_of::<CheckerVerdict>() <= 96);
 }

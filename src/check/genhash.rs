@@ -1,5 +1,6 @@
 //! `keeplite genhash`: the MD5 of a page's body exactly as HTTP_GET computes it, to paste into
-//! a url's `digest` (keepalived's genhash(1)). Blocking: it runs its own smol loop.
+//! a url's `digest` (keepalived's genhash(1)). Blocking: it drives the probe with
+//! `check::executor::block_on`.
 
 use super::http::{host, request};
 use super::outcome::Failure;
@@ -7,7 +8,6 @@ use super::probe::{fetch, Fetched, Target};
 use crate::config::model::{HttpProtocol, Micros};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::time::{Duration, Instant};
 
 /// How to fetch, as HTTP_GET would.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,8 +129,10 @@ pub fn fetch_url(url: &str, options: &GenhashOptions) -> Result<Fetched, Genhash
         &host(options.virtualhost.as_deref(), addr),
         options.http_protocol.as_ref(),
     );
-    let deadline = Instant::now() + Duration::from_micros(options.timeout.0);
-    smol::block_on(fetch(&target, &request, deadline)).map_err(GenhashError::Fetch)
+    let deadline = crate::sys::reactor::refresh_now() + options.timeout;
+    super::executor::block_on(fetch(&target, &request, deadline))
+        .map_err(|e| GenhashError::Fetch(e.into()))?
+        .map_err(GenhashError::Fetch)
 }
 
 /// The MD5 of `url`'s body, for a url's `digest`.

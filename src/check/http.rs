@@ -69,7 +69,7 @@ enum State {
 }
 
 /// A streaming HTTP response reader feeding the body to `W`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ResponseReader<W> {
     state: State,
     line: [u8; LINE_MAX],

@@ -1,9 +1,14 @@
-//! The probes: one async fn per checker type, run on smol, each a single attempt that reports a
-//! [`ProbeResult`] to the verdict machine. A [`Check`] is a checker made ready when the config is
-//! loaded (addresses resolved, HTTP requests and DNS queries built, the MISC_CHECK script split
-//! and checked), so that running it allocates nothing of its own: it works in the caller's
-//! [`Scratch`] buffer, and only smol's per-socket registration (and, for MISC_CHECK, the
-//! fork/exec in `sys::script`) allocates.
+//! The probes: one async fn per checker type, run on `sys::reactor`, each a single attempt that
+//! reports a [`ProbeResult`] to the verdict machine. A [`Check`] is a checker made ready when the
+//! config is loaded (addresses resolved, HTTP requests and DNS queries built, the MISC_CHECK
+//! script split and checked), so that running it allocates nothing: it works in the caller's
+//! [`Scratch`] buffer (only MISC_CHECK's fork/exec in `sys::script` allocates).
+//!
+//! System calls of one TCP_CHECK: socket (non-blocking, close-on-exec), connect, one
+//! `epoll_ctl(ADD)`, close, plus its share of the loop's `epoll_wait`; SO_ERROR is read only when
+//! epoll reports an error. HTTP_GET adds one write and the reads of the response (a read that
+//! comes back short waits for the next edge instead of trying again into EAGAIN, and EOF after
+//! the peer's FIN is known without a read).
 //!
 //! Timeouts: keepalived restarts `connect_timeout` on every read and write; here it bounds the
 //! whole exchange (connect, request, response), so a server that trickles bytes cannot hold a
@@ -19,21 +24,25 @@ mod ping;
 mod smtp;
 mod udp;
 
+use super::http::ResponseReader;
+use super::md5::Md5;
 use super::outcome::{Failure, ProbeResult, WeightEffect};
 use super::timing::Timing;
 use crate::config::model::{
     CheckKind, CheckTarget, Checker, IfName, MaskedByte, RealServer, RunAs, TrackFile,
     VirtualServer,
 };
-use crate::sys::icmp::{bind_address, SocketOptions};
+use crate::sys::check_socket::{bind_address, SocketOptions};
+use crate::sys::reactor::{self, Async, Readiness};
 use crate::sys::script::{Script, ScriptError, UserDb};
-use crate::time::Micros;
-use smol::Async;
+use crate::time::{Instant, Micros};
 use std::fmt;
 use std::future::Future;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::time::{Duration, Instant as StdInstant};
+use std::pin::{pin, Pin};
+use std::task::{self, Poll};
 
 pub use http::{fetch, Fetched};
 
@@ -41,18 +50,27 @@ pub use http::{fetch, Fetched};
 /// UDP_CHECK or DNS_CHECK reply looked at: longer replies count as this long.
 pub const SCRATCH_LEN: usize = 2048;
 
-/// The buffer one running probe works in. Probes do not carry buffers in their futures, so an
-/// idle checker's task stays small; `check::run::Slots` keeps one `Scratch` per in-flight slot.
+/// The working memory of one running probe: its read buffer and, for HTTP, the response
+/// reader's state (header line window and MD5). Probes keep neither in their futures, so an idle
+/// checker's task stays small; `check::run::Slots` keeps one `Scratch` per in-flight slot.
 #[derive(Clone)]
 pub struct Scratch {
     pub bytes: [u8; SCRATCH_LEN],
+    pub http: ResponseReader<Md5>,
 }
 
 impl Scratch {
     pub fn new() -> Box<Scratch> {
-        Box::new(Scratch {
+        Box::new(Scratch::default())
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch {
             bytes: [0; SCRATCH_LEN],
-        })
+            http: ResponseReader::new(Md5::new()),
+        }
     }
 }
 
@@ -293,19 +311,21 @@ impl Check {
     /// One probe. `url` is the verdict's url index (HTTP_GET/SSL_GET); `nonce` varies per probe
     /// (DNS id, ICMP sequence, UDP filler payload); `scratch` is the probe's buffer.
     pub async fn run(&self, url: u16, nonce: u64, scratch: &mut Scratch) -> ProbeResult {
-        let buf = &mut scratch.bytes;
-        let deadline = deadline_after(self.timeout);
+        let deadline = reactor::now() + self.timeout;
         let t = &self.target;
         match &self.kind {
             Kind::Tcp => {
-                within(deadline, async {
-                    connect(t).await?;
-                    Ok(WeightEffect::Keep)
-                })
+                within(
+                    deadline,
+                    pin!(async {
+                        connect(t).await?;
+                        Ok(WeightEffect::Keep)
+                    }),
+                )
                 .await
             }
             Kind::Http(urls) => match urls.get(usize::from(url)) {
-                Some(u) => within(deadline, http::get(t, u, buf)).await,
+                Some(u) => within(deadline, pin!(http::get(t, u, scratch))).await,
                 None => Err(Failure::NoUrl),
             },
             Kind::Ssl(_) => Err(Failure::NeedsTls),
@@ -314,46 +334,106 @@ impl Check {
                 timeout,
                 dynamic,
             } => misc::run(script, *timeout, *dynamic).await,
-            Kind::Smtp { helo } => within(deadline, smtp::check(t, helo, buf)).await,
-            Kind::Dns { query } => within(deadline, dns::check(t, query, nonce, buf)).await,
-            Kind::Udp(u) => udp::check(t, u, nonce, deadline, buf).await,
-            Kind::Ping => ping::check(t, nonce, deadline, buf).await,
+            Kind::Smtp { helo } => {
+                within(deadline, pin!(smtp::check(t, helo, &mut scratch.bytes))).await
+            }
+            Kind::Dns { query } => {
+                within(
+                    deadline,
+                    pin!(dns::check(t, query, nonce, &mut scratch.bytes)),
+                )
+                .await
+            }
+            Kind::Udp(u) => udp::check(t, u, nonce, deadline, &mut scratch.bytes).await,
+            Kind::Ping => ping::check(t, nonce, deadline, &mut scratch.bytes).await,
             Kind::File {
                 path,
                 weight,
                 reverse,
-            } => read_track_file(path, *weight, *reverse, buf),
+            } => read_track_file(path, *weight, *reverse, &mut scratch.bytes),
         }
     }
 }
 
-fn deadline_after(timeout: Micros) -> StdInstant {
-    let now = StdInstant::now();
-    now.checked_add(Duration::from_micros(timeout.0))
-        .unwrap_or(now + Duration::from_secs(86_400))
+/// Runs `io` until `deadline`, then gives up with [`Failure::Timeout`] (the caller drops `io`,
+/// which closes its sockets). The timer is taken only if `io` has to wait. `io` is pinned by the
+/// caller, in its own state: taking it by value would store it twice in the caller's future
+/// (once as the argument, once pinned), which is memory per checker.
+pub(crate) fn within<F: Future>(deadline: Instant, io: Pin<&mut F>) -> Within<'_, F> {
+    Within {
+        io,
+        timer: reactor::sleep_until(deadline),
+    }
 }
 
-/// Runs `io` until `deadline`, then gives up with [`Failure::Timeout`] (dropping `io` closes
-/// its sockets).
-pub(crate) async fn within<T>(
-    deadline: StdInstant,
-    io: impl Future<Output = Result<T, Failure>>,
-) -> Result<T, Failure> {
-    smol::future::or(io, async {
-        smol::Timer::at(deadline).await;
-        Err(Failure::Timeout)
-    })
-    .await
+/// The future of [`within`].
+pub(crate) struct Within<'a, F> {
+    io: Pin<&'a mut F>,
+    timer: reactor::Sleep,
 }
+
+impl<T, F: Future<Output = Result<T, Failure>>> Future for Within<'_, F> {
+    type Output = Result<T, Failure>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
+        if let Poll::Ready(result) = self.io.as_mut().poll(cx) {
+            return Poll::Ready(result);
+        }
+        match Pin::new(&mut self.timer).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Failure::Timeout)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// A connected TCP stream on the reactor.
+pub(crate) struct Stream(Async<TcpStream>);
 
 /// A TCP connection to the target, made with its source options.
-pub(crate) async fn connect(t: &Target) -> Result<Async<TcpStream>, Failure> {
-    let stream = Async::new(crate::sys::icmp::tcp_connect_start(t.addr, &t.options())?)?;
-    stream.writable().await?;
-    if let Some(e) = stream.get_ref().take_error()? {
-        return Err(e.into());
+pub(crate) async fn connect(t: &Target) -> Result<Stream, Failure> {
+    let (stream, connected) = crate::sys::check_socket::tcp_connect_start(t.addr, &t.options())?;
+    let stream = Async::new(stream)?;
+    if !connected {
+        stream.writable().await?;
+        // A clean EPOLLOUT is a finished connect: SO_ERROR is read only when epoll reported an
+        // error or a hangup (a peer that accepted and closed at once has connected all right).
+        let ready = stream.readiness();
+        if ready.error() || ready.hangup() {
+            if let Some(e) = stream.get_ref().take_error()? {
+                return Err(e.into());
+            }
+        }
     }
-    Ok(stream)
+    Ok(Stream(stream))
+}
+
+impl Stream {
+    /// Writes all of `bytes`.
+    pub(crate) async fn write_all(&self, mut bytes: &[u8]) -> Result<(), Failure> {
+        while !bytes.is_empty() {
+            let n = self.0.write_with(|mut s| s.write(bytes)).await?;
+            if n == 0 {
+                return Err(Failure::Closed);
+            }
+            bytes = bytes.get(n..).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// Reads what has arrived into `buf` (0: the peer closed). A short read has emptied the
+    /// socket, so the next one waits for new data (or the FIN) instead of trying into EAGAIN;
+    /// after the peer's FIN (and no error) an emptied socket is at EOF without asking.
+    pub(crate) async fn read(&self, buf: &mut [u8]) -> Result<usize, Failure> {
+        let ready = self.0.readiness();
+        if !ready.readable() && ready.hangup() && !ready.error() {
+            return Ok(0);
+        }
+        let n = self.0.read_with(|mut s| s.read(&mut *buf)).await?;
+        if n < buf.len() {
+            self.0.clear(Readiness::READABLE);
+        }
+        Ok(n)
+    }
 }
 
 /// FILE_CHECK: the file's value judged with its weight. The read is a few bytes from a local

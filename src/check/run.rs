@@ -1,65 +1,160 @@
 //! The thin driver between the verdict machine and the probes: one long-lived task per
-//! checker, sharing its real server's [`RealServerVerdict`] (a `RefCell`, for smol's
-//! single-threaded `LocalExecutor`). Each loop waits until the checker is due, takes one of the
+//! checker (on `check::executor`), sharing its real server's [`RealServerVerdict`] (a `RefCell`:
+//! everything runs on one thread). Each loop waits until the checker is due, takes one of the
 //! [`Slots`] (the global in-flight cap, with the probe's buffer), probes, records the result and
 //! hands the real server's actions to the daemon.
 //!
 //! Memory: the slots' buffers are allocated once; an idle checker's task holds no buffer (its
 //! future is a few hundred bytes), so memory grows with the cap, not with the number of
-//! checkers, and a probe allocates nothing beyond smol's socket registration.
+//! checkers. A task waiting for a slot takes one entry of the slots' waiter queue (its capacity
+//! stays at the most tasks that ever waited at once).
 
-use super::probe::{Check, Scratch, SCRATCH_LEN};
+use super::executor::yield_now;
+use super::probe::{Check, Scratch};
 use super::verdict::{Action, RealServerVerdict};
-use crate::sys::clock;
-use smol::lock::{Semaphore, SemaphoreGuard};
+use crate::sys::{clock, reactor};
 use std::cell::{Cell, RefCell, RefMut};
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
 /// Probes in flight at once across the checker process (sockets and script children). Each
 /// costs one socket (or child) and one [`Scratch`] buffer. A checker waiting for a slot starts
 /// late, never early.
 pub const MAX_IN_FLIGHT: usize = 32;
 
-/// The in-flight cap and the buffers that go with it (for one `LocalExecutor`).
+/// The in-flight cap and the buffers that go with it: a semaphore whose permits are the
+/// buffers. Waiters are served first come, first served.
 #[derive(Debug)]
 pub struct Slots {
-    permits: Semaphore,
     buffers: Box<[RefCell<Scratch>]>,
     /// Indices of the buffers no slot holds.
     free: RefCell<Vec<usize>>,
+    waiters: RefCell<Waiters>,
+}
+
+/// The queue of tasks waiting for a slot. An entry is addressed by its ticket (`head` is the
+/// front's); a waiter that gives up leaves `None` behind until it reaches the front.
+#[derive(Debug, Default)]
+struct Waiters {
+    queue: VecDeque<Option<Waker>>,
+    head: u64,
+}
+
+impl Waiters {
+    /// Drops given-up entries from the front, then wakes the front if a slot is free.
+    fn pass_on(&mut self, slot_free: bool) {
+        while let Some(None) = self.queue.front() {
+            self.queue.pop_front();
+            self.head += 1;
+        }
+        if slot_free {
+            if let Some(Some(waker)) = self.queue.front() {
+                waker.wake_by_ref();
+            }
+        }
+    }
 }
 
 impl Slots {
     /// `count` slots, their buffers allocated now.
     pub fn new(count: usize) -> Slots {
         Slots {
-            permits: Semaphore::new(count),
             buffers: (0..count)
-                .map(|_| {
-                    RefCell::new(Scratch {
-                        bytes: [0; SCRATCH_LEN],
-                    })
-                })
+                .map(|_| RefCell::new(Scratch::default()))
                 .collect(),
             free: RefCell::new((0..count).collect()),
+            waiters: RefCell::default(),
         }
     }
 
     /// Waits for a free slot.
-    pub async fn acquire(&self) -> Slot<'_> {
-        let permit = self.permits.acquire().await;
-        // There are as many buffers as permits, and a slot gives its buffer back before its
-        // permit: a permit holder always finds a free, unborrowed buffer.
-        let index = self.free.borrow_mut().pop();
-        let scratch = index
-            .and_then(|i| self.buffers.get(i))
+    pub fn acquire(&self) -> Acquire<'_> {
+        Acquire {
+            slots: self,
+            ticket: None,
+        }
+    }
+
+    fn take(&self) -> Option<Slot<'_>> {
+        let index = self.free.borrow_mut().pop()?;
+        // A slot gives its buffer back (its RefMut ends) before its index: a free index's
+        // buffer is never borrowed.
+        let scratch = self
+            .buffers
+            .get(index)
             .and_then(|cell| cell.try_borrow_mut().ok());
-        Slot {
+        Some(Slot {
             scratch,
             index,
-            free: &self.free,
-            _permit: permit,
+            slots: self,
+        })
+    }
+
+    fn has_free(&self) -> bool {
+        !self.free.borrow().is_empty()
+    }
+}
+
+/// The future of [`Slots::acquire`].
+#[derive(Debug)]
+pub struct Acquire<'a> {
+    slots: &'a Slots,
+    /// Place in the waiters' queue, once queued.
+    ticket: Option<u64>,
+}
+
+impl<'a> Future for Acquire<'a> {
+    type Output = Slot<'a>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Slot<'a>> {
+        let this = self.get_mut();
+        let slots = this.slots;
+        let mut waiters = slots.waiters.borrow_mut();
+        match this.ticket {
+            None => {
+                if waiters.queue.is_empty() {
+                    if let Some(slot) = slots.take() {
+                        return Poll::Ready(slot);
+                    }
+                }
+                this.ticket = Some(waiters.head + waiters.queue.len() as u64);
+                waiters.queue.push_back(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+            Some(ticket) => {
+                if ticket == waiters.head {
+                    if let Some(slot) = slots.take() {
+                        waiters.queue.pop_front();
+                        waiters.head += 1;
+                        this.ticket = None;
+                        waiters.pass_on(slots.has_free());
+                        return Poll::Ready(slot);
+                    }
+                }
+                let at = usize::try_from(ticket.saturating_sub(waiters.head)).unwrap_or(usize::MAX);
+                if let Some(Some(waker)) = waiters.queue.get_mut(at) {
+                    if !waker.will_wake(cx.waker()) {
+                        *waker = cx.waker().clone();
+                    }
+                }
+                Poll::Pending
+            }
         }
+    }
+}
+
+impl Drop for Acquire<'_> {
+    fn drop(&mut self) {
+        let Some(ticket) = self.ticket else { return };
+        let mut waiters = self.slots.waiters.borrow_mut();
+        let at = usize::try_from(ticket.saturating_sub(waiters.head)).unwrap_or(usize::MAX);
+        if let Some(entry) = waiters.queue.get_mut(at) {
+            *entry = None;
+        }
+        // If it was at the front, its turn goes to the next.
+        waiters.pass_on(self.slots.has_free());
     }
 }
 
@@ -67,10 +162,8 @@ impl Slots {
 #[derive(Debug)]
 pub struct Slot<'a> {
     scratch: Option<RefMut<'a, Scratch>>,
-    index: Option<usize>,
-    free: &'a RefCell<Vec<usize>>,
-    // Released after the buffer (fields drop in order, after `drop`).
-    _permit: SemaphoreGuard<'a>,
+    index: usize,
+    slots: &'a Slots,
 }
 
 impl Slot<'_> {
@@ -82,9 +175,9 @@ impl Slot<'_> {
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        if let Some(index) = self.index {
-            self.free.borrow_mut().push(index);
-        }
+        self.scratch = None;
+        self.slots.free.borrow_mut().push(self.index);
+        self.slots.waiters.borrow_mut().pass_on(true);
     }
 }
 
@@ -133,12 +226,9 @@ pub async fn run_checker(
         else {
             return;
         };
-        let wait = due.saturating_since(clock::now());
-        if wait.0 > 0 {
-            smol::Timer::after(Duration::from_micros(wait.0)).await;
-        }
+        reactor::sleep_until(due).await;
         let mut slot = slots.acquire().await;
-        let Some(request) = verdict.borrow_mut().start_probe(index, clock::now()) else {
+        let Some(request) = verdict.borrow_mut().start_probe(index, reactor::now()) else {
             continue;
         };
         let result = match slot.scratch() {
@@ -152,7 +242,7 @@ pub async fn run_checker(
         drop(slot);
         let changed = verdict
             .borrow_mut()
-            .handle_result(clock::now(), index, &result);
+            .handle_result(reactor::now(), index, &result);
         if changed.is_some() {
             let addr = check.target.addr;
             match result {
@@ -168,17 +258,31 @@ pub async fn run_checker(
                 None => break,
             }
         }
+        // A probe that ended without waiting (FILE_CHECK, SSL_GET) and is due again at once
+        // (a zero delay) must not keep the thread: the clock only moves between loop turns.
+        let due = verdict
+            .borrow()
+            .checkers()
+            .get(index)
+            .and_then(|c| c.next_probe());
+        if due.is_some_and(|due| due <= reactor::now()) {
+            yield_now().await;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::executor::block_on;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
 
     #[test]
     fn slots_hand_out_their_buffers_and_take_them_back() {
         let slots = Slots::new(2);
-        smol::block_on(async {
+        block_on(async {
             let mut a = slots.acquire().await;
             let b = slots.acquire().await;
             a.scratch().unwrap().bytes[0] = 7;
@@ -190,7 +294,54 @@ mod tests {
             assert_eq!(c.scratch().unwrap().bytes[0], 7);
             drop((b, c));
             assert_eq!(slots.free.borrow().len(), 2);
-        });
+        })
+        .unwrap();
+    }
+
+    /// Polls `f` once with a waker that counts its wakes.
+    fn poll_counting<F: Future + Unpin>(f: &mut F, wakes: &Arc<Count>) -> Poll<F::Output> {
+        let waker = Waker::from(wakes.clone());
+        Pin::new(f).poll(&mut Context::from_waker(&waker))
+    }
+
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn waiters_are_served_in_order_and_a_dropped_waiter_passes_its_turn() {
+        let slots = Slots::new(1);
+        let (wa, wb, wc) = (Arc::default(), Arc::default(), Arc::<Count>::default());
+        let mut first = slots.acquire();
+        let Poll::Ready(held) = poll_counting(&mut first, &wa) else {
+            panic!("a free slot is taken at once")
+        };
+        let mut b = slots.acquire();
+        let mut c = slots.acquire();
+        assert!(poll_counting(&mut b, &wb).is_pending());
+        assert!(poll_counting(&mut c, &wc).is_pending());
+        drop(held);
+        // b is first in line: woken; c is not.
+        assert_eq!(wb.0.load(Ordering::SeqCst), 1);
+        assert_eq!(wc.0.load(Ordering::SeqCst), 0);
+        // c cannot jump the queue while b has not taken its slot.
+        assert!(poll_counting(&mut c, &wc).is_pending());
+        // b gives up: c's turn.
+        drop(b);
+        assert_eq!(wc.0.load(Ordering::SeqCst), 1);
+        let Poll::Ready(held) = poll_counting(&mut c, &wc) else {
+            panic!("c takes the freed slot")
+        };
+        // A newcomer while nobody waits takes a slot at once after the release.
+        drop(held);
+        assert!(slots.waiters.borrow().queue.is_empty());
+        let mut d = slots.acquire();
+        assert!(poll_counting(&mut d, &wa).is_ready());
     }
 
     #[test]

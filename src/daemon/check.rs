@@ -1,9 +1,16 @@
 //! The health-check daemon (keepalived's checker child, `-C`): runs every real server's checkers
-//! on one smol executor, turns verdicts into the IPVS table `lvs` computes, and applies only the
-//! differences to the kernel. Signals arrive on a signalfd read by a small thread.
+//! as tasks of one `check::executor` on one thread, turns verdicts into the IPVS table `lvs`
+//! computes, and applies only the differences to the kernel.
+//!
+//! The main loop is the one place the thread waits: it polls the woken checker tasks, handles
+//! the real-server actions they queued, runs the 1 s housekeeping tick, then blocks in
+//! `reactor::wait` (fds, timers and the signalfd in one epoll) until something is ready. Another
+//! source (a socket to the parent) is an `Async` registered with the reactor and looked at after
+//! each wait (`Async::readiness`), or a task of its own.
 
 use super::notify::Notifier;
 use super::{Options, PidFile};
+use crate::check::executor::Executor;
 use crate::check::probe::{Check, Context};
 use crate::check::run::{run_checker, Slots, Spread, MAX_IN_FLIGHT};
 use crate::check::verdict::{Action, RealServerVerdict};
@@ -11,27 +18,25 @@ use crate::config::model::Config;
 use crate::lvs::diff::apply;
 use crate::lvs::{diff, Op, Table};
 use crate::lvs::{owned_keys, Event, HealthState, Lvs};
-use crate::sys::clock;
-use crate::sys::event::{EventBuffer, EventLoop, Signal, SignalSet};
+use crate::sys::event::{Signal, SignalSet};
 use crate::sys::ipvs::Ipvs;
+use crate::sys::reactor;
 use crate::sys::script::UserDb;
+use crate::time::Micros;
 use crate::wire::ipvs::ServiceKey;
 use log::{error, info, warn};
 use std::cell::RefCell;
-use std::time::Duration;
+use std::collections::VecDeque;
+
+/// How often the loop reaps finished notify scripts even without a SIGCHLD.
+const TICK: Micros = Micros(1_000_000);
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(config: Config, opts: Options) -> Result<(), String> {
-    // Block signals before any thread exists (smol starts its reactor thread lazily), so that
-    // they reach only the signalfd.
-    let events =
-        EventLoop::with_signals(SignalSet::DAEMON).map_err(|e| format!("event loop: {e}"))?;
+    // The signals go to the reactor's signalfd (blocked in this thread, which should be the
+    // process's only one).
+    reactor::watch_signals(SignalSet::DAEMON).map_err(|e| format!("event loop: {e}"))?;
     let _pid = PidFile::create(opts.pid_file.as_ref()).map_err(|e| format!("pid file: {e}"))?;
-    let (signal_tx, signal_rx) = smol::channel::unbounded::<Signal>();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || forward_signals(events, signal_tx))
-        .map_err(|e| format!("signal thread: {e}"))?;
 
     let mut ipvs = Ipvs::open().map_err(|e| e.to_string())?;
     let users = UserDb::load().map_err(|e| format!("reading users: {e}"))?;
@@ -61,8 +66,13 @@ pub fn run(config: Config, opts: Options) -> Result<(), String> {
         script_security: config.global.enable_script_security,
     };
     let spread = Spread::from_clock();
-    let now = clock::now();
-    let mut servers = Vec::new();
+    let now = reactor::refresh_now();
+    let real_servers = config
+        .virtual_servers
+        .iter()
+        .map(|vs| vs.real_servers.len())
+        .sum();
+    let mut servers = Vec::with_capacity(real_servers);
     for (v, vs) in config.virtual_servers.iter().enumerate() {
         for (r, rs) in vs.real_servers.iter().enumerate() {
             let verdict = RealServerVerdict::from_config(vs, rs, now, &mut || spread.next());
@@ -85,69 +95,73 @@ pub fn run(config: Config, opts: Options) -> Result<(), String> {
     }
 
     let slots = Slots::new(MAX_IN_FLIGHT);
-    let (action_tx, action_rx) = smol::channel::unbounded::<(usize, usize, Action)>();
-    let executor = smol::LocalExecutor::new();
-    let mut tasks = Vec::new();
+    // Each checker queues at most a couple of actions per probe, and the loop drains them after
+    // every round of polling: the queue's length is bounded by the number of checkers.
+    let actions = RefCell::new(VecDeque::<(usize, usize, Action)>::new());
+    let checkers = servers.iter().map(|s| s.3.len()).sum::<usize>();
+    let mut tasks = Executor::with_capacity(checkers);
     for (v, r, verdict, checks) in &servers {
         for (index, check) in checks.iter().enumerate() {
             let Some(check) = check else { continue };
-            let tx = action_tx.clone();
             let (v, r) = (*v, *r);
-            let (slots, spread) = (&slots, &spread);
-            tasks.push(executor.spawn(async move {
-                let report = move |action| {
-                    let _ = tx.try_send((v, r, action));
-                };
+            let (slots, spread, actions) = (&slots, &spread, &actions);
+            tasks.spawn(async move {
+                let report = move |action| actions.borrow_mut().push_back((v, r, action));
                 run_checker(verdict, index, check, slots, spread, &report).await;
-            }));
+            });
         }
     }
+    actions.borrow_mut().reserve(2 * checkers);
 
-    let stop = smol::block_on(executor.run(async {
+    let mut next_tick = reactor::now() + TICK;
+    let stop = loop {
+        tasks.run_ready();
         loop {
-            let next = smol::future::or(
-                async { Some(Incoming::Action(action_rx.recv().await.ok()?)) },
-                smol::future::or(
-                    async { Some(Incoming::Signal(signal_rx.recv().await.ok()?)) },
-                    async {
-                        smol::Timer::after(Duration::from_secs(1)).await;
-                        Some(Incoming::Tick)
-                    },
-                ),
-            )
-            .await;
-            match next {
-                Some(Incoming::Action((v, r, action))) => {
-                    let (alive, weight) = match action {
-                        Action::Up { weight } | Action::Weight(weight) => (true, weight),
-                        Action::Down => (false, config.virtual_servers[v].real_servers[r].weight),
-                    };
-                    let rs = &config.virtual_servers[v].real_servers[r];
-                    info!(
-                        "real server {}:{} {} (weight {weight})",
-                        rs.addr,
-                        rs.port,
-                        if alive { "up" } else { "down" }
-                    );
-                    let update = lvs.real_server(&config, v, r, alive, weight);
-                    let events: Vec<Event> = update.events().collect();
-                    run_events(&config, &mut notifier, &events);
-                    if let Some(vs) = update.changed {
-                        let wanted = lvs.virtual_server_table(&config, vs);
-                        let keys: Vec<ServiceKey> = wanted.iter().map(|(s, _)| s.key).collect();
-                        let ops = diff(&wanted, &current, &keys);
-                        apply_ops(&mut ipvs, &mut current, ops);
-                    }
-                }
-                Some(Incoming::Signal(Signal::Term | Signal::Int)) => return Ok(()),
-                Some(Incoming::Signal(Signal::Hup)) => {
-                    warn!("SIGHUP: reloading is not implemented yet; configuration unchanged")
-                }
-                Some(Incoming::Signal(_)) | Some(Incoming::Tick) => notifier.reap(clock::now()),
-                None => return Err("internal channel closed".to_string()),
+            // The borrow ends before the action is handled.
+            let next = actions.borrow_mut().pop_front();
+            let Some((v, r, action)) = next else { break };
+            let (alive, weight) = match action {
+                Action::Up { weight } | Action::Weight(weight) => (true, weight),
+                Action::Down => (false, config.virtual_servers[v].real_servers[r].weight),
+            };
+            let rs = &config.virtual_servers[v].real_servers[r];
+            info!(
+                "real server {}:{} {} (weight {weight})",
+                rs.addr,
+                rs.port,
+                if alive { "up" } else { "down" }
+            );
+            let update = lvs.real_server(&config, v, r, alive, weight);
+            let events: Vec<Event> = update.events().collect();
+            run_events(&config, &mut notifier, &events);
+            if let Some(vs) = update.changed {
+                let wanted = lvs.virtual_server_table(&config, vs);
+                let keys: Vec<ServiceKey> = wanted.iter().map(|(s, _)| s.key).collect();
+                let ops = diff(&wanted, &current, &keys);
+                apply_ops(&mut ipvs, &mut current, ops);
             }
         }
-    }));
+        let now = reactor::now();
+        if now >= next_tick {
+            notifier.reap(now);
+            next_tick = now + TICK;
+        }
+        // Tasks woken while the others ran must run before the loop sleeps.
+        let until = if tasks.has_ready() { now } else { next_tick };
+        let signals = match reactor::wait(Some(until)) {
+            Ok(signals) => signals,
+            Err(e) => break Err(format!("event loop: {e}")),
+        };
+        if signals.contains(Signal::Term) || signals.contains(Signal::Int) {
+            break Ok(());
+        }
+        if signals.contains(Signal::Hup) {
+            warn!("SIGHUP: reloading is not implemented yet; configuration unchanged");
+        }
+        if signals.contains(Signal::Chld) {
+            notifier.reap(reactor::now());
+        }
+    };
     drop(tasks);
     info!("stopping");
     let events = lvs.shutdown_actions(&config);
@@ -157,26 +171,6 @@ pub fn run(config: Config, opts: Options) -> Result<(), String> {
         apply_ops(&mut ipvs, &mut current, ops);
     }
     stop
-}
-
-enum Incoming {
-    Action((usize, usize, Action)),
-    Signal(Signal),
-    Tick,
-}
-
-fn forward_signals(mut events: EventLoop, tx: smol::channel::Sender<Signal>) {
-    let mut ready = EventBuffer::with_capacity(4);
-    loop {
-        if events.wait(None, &mut ready).is_err() {
-            continue;
-        }
-        for signal in ready.signals().iter() {
-            if tx.try_send(signal).is_err() {
-                return;
-            }
-        }
-    }
 }
 
 /// The kernel's entries for the services we manage (others are none of our business).
@@ -228,7 +222,7 @@ fn apply_ops(ipvs: &mut Ipvs, current: &mut Table, ops: Vec<Op>) {
 }
 
 fn run_events(config: &Config, notifier: &mut Notifier, events: &[Event]) {
-    let now = clock::now();
+    let now = reactor::now();
     for event in events {
         let command = match *event {
             Event::RealServerUp { vs, rs } => {

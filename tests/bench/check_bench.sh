@@ -153,8 +153,8 @@ awk '$1 == "RESULT" {
 echo
 awk '$1 == "RESULT" {
         k = $2 " " $3
-        if ($4 == "keeplite") { kc[k] = $7; kr[k] = $11; kp[k] = $13 }
-        if ($5 == "checker") { ac[k] = $7; ar[k] = $11; ap[k] = $13 }
+        if ($4 == "keeplite" && $5 == "checker") { kc[k] = $7; kr[k] = $11; kp[k] = $13 }
+        if ($4 == "keepalived" && $5 == "checker") { ac[k] = $7; ar[k] = $11; ap[k] = $13 }
         keys[k] = 1
     }
     END {

@@ -1,6 +1,7 @@
 #!/bin/sh
-# The guest's /test.sh for tests/bench/check_bench.sh: runs keeplite's checker daemon and then
-# keepalived's (parent + checker child) on each generated configuration /bench-SIZE-KIND.conf,
+# The guest's /test.sh for tests/bench/check_bench.sh: runs keeplite's checker daemon (watchdog
+# parent + `keeplite: check` child) and then keepalived's (parent + checker child) on each
+# generated configuration /bench-SIZE-KIND.conf,
 # one at a time, against the loopback listener /rsd, and prints one RESULT line per measured
 # process:
 #   RESULT size kind daemon role pid cpu_pct user_pct sys_pct rss_start_kib rss_end_kib up/total
@@ -33,7 +34,10 @@ RSD=$!
 sleep 0.5
 
 up() { cut -d' ' -f1 /proc/uptime; }
-ticks() { awk '{ print $14 ":" $15 }' "/proc/$1/stat" 2>/dev/null; }
+# Fields after the command name, which may hold spaces ("keeplite: check"): utime is the 12th.
+ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 ":" $13 }'; }
+# child PID: the first process whose parent is PID.
+child() { for s in /proc/[0-9]*/stat; do sed 's/.*) //' "$s" 2>/dev/null | awk -v pp="$1" -v f="$s" '$2 == pp { split(f, a, "/"); print a[3] }'; done | head -n 1; }
 accepted() { awk '{ print $1 + 0 }' /tmp/rsd.count; }
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 dests() { ipvsadm -Ln 2>/dev/null | awk '$1 == "->" && $2 ~ /^127\./ { n++ } END { print n + 0 }'; }
@@ -100,6 +104,15 @@ syscalls() {
     echo "NOTE: /rsd accepted $(($(accepted) - b0)) connections during the strace"
 }
 
+# memory PID WHO: where the resident memory is (anonymous: heap, stacks, data; file: the
+# binary's and libraries' pages), and the largest mappings by Rss.
+memory() {
+    echo "NOTE: $2 memory: $(awk '/^(VmRSS|RssAnon|RssFile|VmData|VmStk):/ { printf "%s %s kB  ", $1, $2 }' /proc/$1/status)"
+    awk '/^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "") ? "[anon]" : $6; range = $1 }
+        /^Rss:/ && $2 > 0 { printf "    %6d kB %s %s\n", $2, range, name }' /proc/$1/smaps |
+        sort -rn | head -n 6
+}
+
 stop() {
     kill -TERM "$1"
     i=0
@@ -117,17 +130,27 @@ for size in $sizes; do
         conf=/bench-$size-$kind.conf
         [ -f "$conf" ] || continue
         echo "=== $size real servers, $kind, keeplite ($(up)s)"
+        # The watchdog parent forks the checker child (`keeplite: check`), as keepalived does.
         keeplite -f "$conf" -n -l -C >/tmp/keeplite-$size-$kind.log 2>&1 &
         K=$!
-        echo "NOTE: keeplite started: VmRSS $(rss $K) KiB"
+        KC=
+        i=0
+        while [ -z "$KC" ] && [ $i -lt 100 ]; do
+            KC=$(child $K)
+            i=$((i + 1))
+            sleep 0.1
+        done
+        echo "NOTE: keeplite watchdog $K, checker child ${KC:-none}: VmRSS $(rss $K) / $(rss $KC) KiB"
         fill "$size" keeplite
         sleep "$warmup"
-        measure "$size" "$kind" keeplite main:$K
+        measure "$size" "$kind" keeplite parent:$K checker:$KC
         # Which of its threads the time went to (ticks since start).
-        for t in /proc/$K/task/*; do
-            echo "NOTE: keeplite thread ${t##*/} $(cat $t/comm): $(awk '{ print "utime " $14 " stime " $15 }' $t/stat)"
+        for t in /proc/$KC/task/*; do
+            echo "NOTE: keeplite checker thread ${t##*/} $(cat $t/comm): $(sed 's/.*) //' $t/stat | awk '{ print "utime " $12 " stime " $13 }')"
         done
-        syscalls $K
+        memory $KC "keeplite checker"
+        memory $K "keeplite watchdog"
+        syscalls $KC
         echo "NOTE: keeplite log: $(wc -l </tmp/keeplite-$size-$kind.log) lines; last:"
         tail -n 3 /tmp/keeplite-$size-$kind.log | sed 's/^/    /'
         stop $K
@@ -138,7 +161,7 @@ for size in $sizes; do
         C=
         i=0
         while [ -z "$C" ] && [ $i -lt 100 ]; do
-            C=$(awk -v pp=$P '$4 == pp { print $1 }' /proc/[0-9]*/stat 2>/dev/null | head -n 1)
+            C=$(child $P)
             i=$((i + 1))
             sleep 0.1
         done
@@ -147,8 +170,9 @@ for size in $sizes; do
         sleep "$warmup"
         measure "$size" "$kind" keepalived parent:$P checker:$C
         for t in /proc/$C/task/*; do
-            echo "NOTE: keepalived checker thread ${t##*/} $(cat $t/comm): $(awk '{ print "utime " $14 " stime " $15 }' $t/stat)"
+            echo "NOTE: keepalived checker thread ${t##*/} $(cat $t/comm): $(sed 's/.*) //' $t/stat | awk '{ print "utime " $12 " stime " $13 }')"
         done
+        memory $C "keepalived checker"
         syscalls $C
         echo "NOTE: keepalived log: $(wc -l </tmp/keepalived-$size-$kind.log) lines; last:"
         tail -n 3 /tmp/keepalived-$size-$kind.log | sed 's/^/    /'

@@ -4,7 +4,7 @@
 use super::{Target, SCRATCH_LEN};
 use crate::check::dns::{classify, set_id, Reply, MAX_QUERY_LEN};
 use crate::check::outcome::{Failure, ProbeResult, WeightEffect};
-use smol::Async;
+use crate::sys::reactor::Async;
 
 /// The scratch buffer holds the query, then the reply.
 const _: () = assert!(MAX_QUERY_LEN + 512 <= SCRATCH_LEN);
@@ -15,7 +15,7 @@ pub(super) async fn check(
     nonce: u64,
     buf: &mut [u8; SCRATCH_LEN],
 ) -> ProbeResult {
-    let socket = Async::new(crate::sys::icmp::udp_connect(
+    let socket = Async::new(crate::sys::check_socket::udp_connect(
         target.addr,
         &target.options(),
     )?)?;
@@ -25,9 +25,9 @@ pub(super) async fn check(
     // The low 16 bits of the nonce are as good an id as any.
     let id = nonce as u16;
     set_id(message, id);
-    socket.send(message).await?;
+    socket.write_with(|s| s.send(message)).await?;
     loop {
-        let n = socket.recv(rx).await?;
+        let n = socket.read_with(|s| s.recv(&mut *rx)).await?;
         match classify(&rx[..n], id) {
             Reply::Ok => return Ok(WeightEffect::Keep),
             Reply::Rcode(rcode) => return Err(Failure::Rcode(rcode)),

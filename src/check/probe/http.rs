@@ -1,14 +1,13 @@
 //! HTTP_GET (and genhash): one GET of one url, the response streamed through
 //! `check::http::ResponseReader` into an MD5, judged by status code and digest.
 
-use super::{connect, within, HttpUrl, Target, SCRATCH_LEN};
+use super::{connect, within, HttpUrl, Scratch, Target};
 use crate::check::http::{host, request, ResponseReader};
 use crate::check::md5::Md5;
 use crate::check::outcome::{Failure, ProbeResult, WeightEffect};
 use crate::config::model::{HttpCheck, RealServer, VirtualServer};
-use smol::io::{AsyncReadExt, AsyncWriteExt};
+use crate::time::Instant;
 use std::net::SocketAddr;
-use std::time::Instant as StdInstant;
 
 /// The urls of `h`, with their requests built. Host: the url's virtualhost, else the
 /// checker's, the real server's, the virtual server's, else `addr` (keepalived's order).
@@ -51,11 +50,14 @@ async fn exchange(
     target: &Target,
     request: &[u8],
     stop_early: impl Fn(u16) -> bool,
-    buf: &mut [u8; SCRATCH_LEN],
+    scratch: &mut Scratch,
 ) -> Result<Fetched, Failure> {
-    let mut stream = connect(target).await?;
+    let Scratch { bytes: buf, http } = scratch;
+    let stream = connect(target).await?;
     stream.write_all(request).await?;
-    let mut reader = ResponseReader::new(Md5::new());
+    // The reader lives in the slot's scratch, not in the checker's task.
+    let reader = http;
+    *reader = ResponseReader::new(Md5::new());
     loop {
         let n = stream.read(buf).await?;
         if n == 0 {
@@ -68,21 +70,18 @@ async fn exchange(
     }
     let status = reader.finish().map_err(|_| Failure::BadResponse)?;
     let body_len = reader.body_len();
+    let done = std::mem::replace(reader, ResponseReader::new(Md5::new()));
     Ok(Fetched {
         status,
-        digest: reader.into_body().finalize(),
+        digest: done.into_body().finalize(),
         body_len,
     })
 }
 
 /// HTTP_GET of one url.
-pub(super) async fn get(
-    target: &Target,
-    url: &HttpUrl,
-    buf: &mut [u8; SCRATCH_LEN],
-) -> ProbeResult {
+pub(super) async fn get(target: &Target, url: &HttpUrl, scratch: &mut Scratch) -> ProbeResult {
     // A status that fails the check makes the rest of the body irrelevant.
-    let fetched = exchange(target, &url.request, |status| !url.accepts(status), buf).await?;
+    let fetched = exchange(target, &url.request, |status| !url.accepts(status), scratch).await?;
     if !url.accepts(fetched.status) {
         return Err(Failure::Status(fetched.status));
     }
@@ -93,15 +92,8 @@ pub(super) async fn get(
 }
 
 /// genhash's fetch: `request` to `target` within `deadline`, whatever the status.
-pub async fn fetch(
-    target: &Target,
-    request: &[u8],
-    deadline: StdInstant,
-) -> Result<Fetched, Failure> {
+pub async fn fetch(target: &Target, request: &[u8], deadline: Instant) -> Result<Fetched, Failure> {
     let mut scratch = super::Scratch::new();
-    within(
-        deadline,
-        exchange(target, request, |_| false, &mut scratch.bytes),
-    )
-    .await
+    let exchange = std::pin::pin!(exchange(target, request, |_| false, &mut scratch));
+    within(deadline, exchange).await
 }

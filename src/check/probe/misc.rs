@@ -3,40 +3,38 @@
 //! and 2..=255 is up with the real server's weight set to `status - 2`; exit 0 puts the weight
 //! back. A script past `misc_timeout` has its process group killed and counts as down.
 //!
-//! The exit is collected by polling waitpid(WNOHANG) on a backoff (5 ms doubling to 100 ms):
-//! the checker process has no SIGCHLD plumbing into smol, and a script's run is short next to
-//! `delay_loop`.
+//! The exit is collected by polling waitpid(WNOHANG) on a backoff (5 ms doubling to 100 ms),
+//! on the reactor's timers: a few reaps per script, which is cheap next to its fork and exec,
+//! and works the same whether or not SIGCHLD reaches the loop (`keeplite genhash`, tests).
 
 use crate::check::outcome::{Failure, ProbeResult, WeightEffect};
-use crate::sys::clock;
+use crate::sys::reactor;
 use crate::sys::script::{Child, Outcome, Script};
 use crate::time::Micros;
-use std::time::Duration;
 
-const FIRST_POLL: Duration = Duration::from_millis(5);
-const LAST_POLL: Duration = Duration::from_millis(100);
+const FIRST_POLL: Micros = Micros(5_000);
+const LAST_POLL: Micros = Micros(100_000);
 
 pub(super) async fn run(script: &Script, timeout: Micros, dynamic: bool) -> ProbeResult {
     let child = script
-        .spawn(&[], clock::now(), Some(timeout))
+        .spawn(&[], reactor::now(), Some(timeout))
         .map_err(|_| Failure::Spawn)?;
     let mut child = KillOnDrop(child);
     let mut pause = FIRST_POLL;
     loop {
-        if let Some(outcome) = child.0.try_reap(clock::now())? {
+        let now = reactor::now();
+        if let Some(outcome) = child.0.try_reap(now)? {
             return judge(outcome, dynamic);
         }
         // Wake at the deadline too, so the kill is not late by a whole pause.
-        let left = child
-            .0
-            .deadline()
-            .map(|d| Duration::from_micros(d.saturating_since(clock::now()).0));
-        let nap = match left {
-            Some(left) if !left.is_zero() => pause.min(left),
-            _ => pause,
-        };
-        smol::Timer::after(nap).await;
-        pause = (pause * 2).min(LAST_POLL);
+        let mut wake = now + pause;
+        if let Some(deadline) = child.0.deadline() {
+            if deadline > now {
+                wake = wake.min(deadline);
+            }
+        }
+        reactor::sleep_until(wake).await;
+        pause = Micros((pause.0 * 2).min(LAST_POLL.0));
     }
 }
 
@@ -58,11 +56,11 @@ struct KillOnDrop(Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        if matches!(self.0.try_reap(clock::now()), Ok(None)) {
+        if matches!(self.0.try_reap(reactor::now()), Ok(None)) {
             // Best effort: a group that is gone already is fine, and the zombie is collected
             // by the next reap of this pid or at exit.
             let _ = self.0.kill_group();
-            let _ = self.0.try_reap(clock::now());
+            let _ = self.0.try_reap(reactor::now());
         }
     }
 }

@@ -5,9 +5,9 @@
 use super::{within, Target, SCRATCH_LEN};
 use crate::check::echo::{self, Packet, Repr};
 use crate::check::outcome::{Failure, ProbeResult, WeightEffect};
-use crate::sys::icmp::IcmpSocket;
-use smol::Async;
-use std::time::Instant as StdInstant;
+use crate::sys::check_socket::IcmpSocket;
+use crate::sys::reactor::Async;
+use crate::time::Instant;
 
 /// Echo data: 56 bytes, as ping(8) sends by default.
 const DATA: [u8; 56] = *b"keeplite PING_CHECK keeplite PING_CHECK keeplite PING_CH";
@@ -18,10 +18,10 @@ const _: () = assert!(2 * MESSAGE_LEN + 60 <= SCRATCH_LEN);
 pub(super) async fn check(
     target: &Target,
     nonce: u64,
-    deadline: StdInstant,
+    deadline: Instant,
     buf: &mut [u8; SCRATCH_LEN],
 ) -> ProbeResult {
-    within(deadline, async {
+    let exchange = std::pin::pin!(async {
         let ip = target.addr.ip();
         let socket = Async::new(IcmpSocket::open(ip, &target.options())?)?;
         let raw = socket.get_ref().is_raw();
@@ -47,7 +47,7 @@ pub(super) async fn check(
         }
         socket.write_with(|s| s.send(message)).await?;
         loop {
-            let range = socket.read_with(|s| s.recv(rx)).await?;
+            let range = socket.read_with(|s| s.recv(&mut *rx)).await?;
             let Ok(got) = Packet::new_checked(&rx[range]) else {
                 continue;
             };
@@ -55,6 +55,6 @@ pub(super) async fn check(
                 return Ok(WeightEffect::Keep);
             }
         }
-    })
-    .await
+    });
+    within(deadline, exchange).await
 }

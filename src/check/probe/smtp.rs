@@ -1,31 +1,26 @@
 //! SMTP_CHECK: greeting 220, `HELO` answered by 250, then QUIT (keepalived's check_smtp.c).
 
-use super::{connect, Target, SCRATCH_LEN};
+use super::{connect, Stream, Target, SCRATCH_LEN};
 use crate::check::outcome::{Failure, ProbeResult, WeightEffect};
 use crate::check::smtp::{ReplyReader, QUIT};
-use smol::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 pub(super) async fn check(
     target: &Target,
     helo: &[u8],
     buf: &mut [u8; SCRATCH_LEN],
 ) -> ProbeResult {
-    let mut stream = connect(target).await?;
-    expect(&mut stream, buf, 220).await?;
+    let stream = connect(target).await?;
+    expect(&stream, buf, 220).await?;
     stream.write_all(helo).await?;
-    expect(&mut stream, buf, 250).await?;
+    expect(&stream, buf, 250).await?;
     stream.write_all(QUIT).await?;
     // keepalived reads the answer to QUIT without judging it; a server that just closes is
     // as good.
-    let _ = reply(&mut stream, buf).await;
+    let _ = reply(&stream, buf).await;
     Ok(WeightEffect::Keep)
 }
 
-async fn expect(
-    stream: &mut (impl AsyncRead + Unpin),
-    buf: &mut [u8],
-    expected: u16,
-) -> Result<(), Failure> {
+async fn expect(stream: &Stream, buf: &mut [u8], expected: u16) -> Result<(), Failure> {
     match reply(stream, buf).await? {
         Some(code) if code == expected => Ok(()),
         got => Err(Failure::SmtpReply {
@@ -36,10 +31,7 @@ async fn expect(
 }
 
 /// The next reply's code; `None` for a line that is not a reply.
-async fn reply(
-    stream: &mut (impl AsyncRead + Unpin),
-    buf: &mut [u8],
-) -> Result<Option<u16>, Failure> {
+async fn reply(stream: &Stream, buf: &mut [u8]) -> Result<Option<u16>, Failure> {
     let mut reader = ReplyReader::new();
     loop {
         let n = stream.read(buf).await?;

@@ -5,28 +5,27 @@
 
 use super::{within, Target, UdpProbe, SCRATCH_LEN};
 use crate::check::outcome::{Failure, ProbeResult, WeightEffect};
-use smol::Async;
-use std::time::Instant as StdInstant;
+use crate::sys::reactor::Async;
+use crate::time::Instant;
 
 pub(super) async fn check(
     target: &Target,
     probe: &UdpProbe,
     nonce: u64,
-    deadline: StdInstant,
+    deadline: Instant,
     buf: &mut [u8; SCRATCH_LEN],
 ) -> ProbeResult {
-    let exchange = async {
-        let socket = Async::new(crate::sys::icmp::udp_connect(
+    let exchange = std::pin::pin!(async {
+        let socket = Async::new(crate::sys::check_socket::udp_connect(
             target.addr,
             &target.options(),
         )?)?;
         let filler = nonce.to_be_bytes();
-        socket
-            .send(probe.payload.as_deref().unwrap_or(&filler))
-            .await?;
-        let n = socket.recv(buf).await?;
+        let payload = probe.payload.as_deref().unwrap_or(&filler);
+        socket.write_with(|s| s.send(payload)).await?;
+        let n = socket.read_with(|s| s.recv(&mut buf[..])).await?;
         Ok(probe.reply_matches(&buf[..n]))
-    };
+    });
     match within(deadline, exchange).await {
         Ok(true) => Ok(WeightEffect::Keep),
         Ok(false) if probe.require_reply.is_none() => Ok(WeightEffect::Keep),

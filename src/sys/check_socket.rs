@@ -1,8 +1,9 @@
 //! Health-checker sockets: ICMP echo sockets for PING_CHECK (icmp(7) "ping sockets",
 //! raw(7)), and the TCP and UDP sockets of the other checkers, which need their options set
 //! before connect(2): the source address and port (`bindto`, `bind_port`), SO_BINDTODEVICE
-//! (`bind_if`) and SO_MARK (`fwmark`), socket(7). Every socket is non-blocking and close-on-exec;
-//! the async side (smol's `Async`) lives in `check::probe`.
+//! (`bind_if`) and SO_MARK (`fwmark`), socket(7). Every socket is made non-blocking and
+//! close-on-exec by its socket(2) call itself (no fcntl/ioctl after); the probes in
+//! `check::probe` register it with `sys::reactor`.
 //!
 //! PING_CHECK prefers an unprivileged ping socket, `socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP)`:
 //! the kernel picks the echo identifier, fills in the checksum and hands back only the replies
@@ -77,16 +78,18 @@ fn is_link_local(ip: &Ipv6Addr) -> bool {
     ip.segments()[0] & 0xffc0 == 0xfe80
 }
 
-/// A TCP socket set up with `opts` whose connect to `dst` has started (or finished, on
-/// loopback): the caller waits until it is writable and then reads SO_ERROR.
+/// A TCP socket set up with `opts` whose connect to `dst` has started, and whether it has
+/// finished already: if not, the caller waits until it is writable, and reads SO_ERROR if epoll
+/// reported an error.
 pub fn tcp_connect_start(
     dst: SocketAddr,
     opts: &SocketOptions<'_>,
-) -> io::Result<std::net::TcpStream> {
+) -> io::Result<(std::net::TcpStream, bool)> {
     let fd = socket(dst.ip(), SocketType::STREAM, None)?;
     prepare(fd.as_fd(), opts)?;
     match rustix::net::connect(&fd, &scoped(dst, opts)?) {
-        Ok(()) | Err(Errno::INPROGRESS) => Ok(std::net::TcpStream::from(fd)),
+        Ok(()) => Ok((std::net::TcpStream::from(fd), true)),
+        Err(Errno::INPROGRESS) => Ok((std::net::TcpStream::from(fd), false)),
         Err(e) => Err(e.into()),
     }
 }
@@ -245,7 +248,7 @@ mod tests {
             bind: bind_address(dst.ip(), Some("127.0.0.1".parse().unwrap()), None),
             ..SocketOptions::default()
         };
-        let stream = tcp_connect_start(dst, &opts).unwrap();
+        let (stream, _) = tcp_connect_start(dst, &opts).unwrap();
         let (_accepted, peer) = listener.accept().unwrap();
         assert_eq!(stream.local_addr().unwrap(), peer);
         let udp = udp_connect(dst, &SocketOptions::default()).unwrap();

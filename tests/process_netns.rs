@@ -22,8 +22,8 @@ fn ip(a: &str) -> IpAddr {
     a.parse().expect("literal")
 }
 
-/// VRRPv2 at 1 s adverts (Master_Down 3 s + skew): the restart delay of a child that ran less
-/// than a minute is 1 s, which must fit inside it.
+/// VRRPv2 at 1 s adverts (Master_Down 3 s + skew): the restarted child must be advertising
+/// again well inside it (the first quick death is restarted at once, like keepalived).
 fn instance(priority: u8, vips: &[&str]) -> String {
     let vips: String = vips.iter().map(|v| format!("        {v}/24\n")).collect();
     format!(

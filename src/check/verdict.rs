@@ -308,6 +308,23 @@ impl RealServerVerdict {
         RealServerVerdict::new(rs.weight, checkers)
     }
 
+    /// Takes over the checkers' states a previous run reported (a restarted checker process,
+    /// or a reload that kept this real server): each checker starts up or down as given, as if
+    /// it had run, instead of starting over (up, or down in alpha mode). Ignored when the
+    /// number of checkers differs (the config changed them: they start over).
+    pub fn resume(&mut self, checkers_up: &[bool]) {
+        if checkers_up.len() != self.checkers.len() {
+            return;
+        }
+        for (c, &up) in self.checkers.iter_mut().zip(checkers_up) {
+            c.up = up;
+            c.has_run = true;
+            c.retry_it = 0;
+        }
+        self.reported_alive = self.alive();
+        self.reported_weight = self.weight();
+    }
+
     /// Every checker is up (a server without checkers is always alive).
     pub fn alive(&self) -> bool {
         self.checkers.iter().all(|c| c.up)
@@ -591,6 +608,29 @@ mod tests {
         v.poll_probe(Instant(0));
         v.handle_result(Instant(0), 0, &OK);
         assert_eq!(v.poll_action(), Some(Action::Up { weight: 1 }));
+    }
+
+    #[test]
+    fn resumed_state_is_kept_without_an_action() {
+        // A down server stays down after a restart, without waiting for a failure...
+        let mut v = rs(4, 2, timing(1, false));
+        v.resume(&[true, false]);
+        assert!(!v.alive());
+        assert_eq!(v.poll_action(), None);
+        // ...and one success of the failed checker brings it back (it had run).
+        v.poll_probe(Instant(0));
+        v.poll_probe(Instant(0));
+        assert_eq!(v.handle_result(Instant(0), 1, &OK), Some(true));
+        assert_eq!(v.poll_action(), Some(Action::Up { weight: 4 }));
+        // An alpha server that was up stays up.
+        let mut v = rs(1, 1, timing(1, true));
+        v.resume(&[true]);
+        assert!(v.alive());
+        assert_eq!(v.poll_action(), None);
+        // A changed number of checkers starts over.
+        let mut v = rs(1, 1, timing(1, true));
+        v.resume(&[true, true]);
+        assert!(!v.alive());
     }
 
     #[test]

@@ -1,176 +1,480 @@
-//! The health-check daemon (keepalived's checker child, `-C`): runs every real server's checkers
-//! as tasks of one `check::executor` on one thread, turns verdicts into the IPVS table `lvs`
-//! computes, and applies only the differences to the kernel.
+//! The health-check daemon (keepalived's checker child, `keeplite: check`): runs every real
+//! server's checkers as tasks of one `check::executor` on one thread, turns verdicts into the
+//! IPVS table `lvs` computes, and applies only the differences to the kernel.
 //!
 //! The main loop is the one place the thread waits: it polls the woken checker tasks, handles
-//! the real-server actions they queued, runs the 1 s housekeeping tick, then blocks in
-//! `reactor::wait` (fds, timers and the signalfd in one epoll) until something is ready. Another
-//! source (a socket to the parent) is an `Async` registered with the reactor and looked at after
-//! each wait (`Async::readiness`), or a task of its own.
+//! the real-server actions they queued, runs the 1 s housekeeping tick (heartbeat to the
+//! watchdog, health report when something changed), then blocks in `reactor::wait` (fds,
+//! timers, the signalfd and the watchdog link in one epoll) until something is ready.
+//!
+//! Restart and reload: the watchdog keeps the last health report; a restarted child starts
+//! each real server in that state (so the IPVS table it finds already matches and stays as it
+//! is), and a reload carries the states of the real servers that remain into the new config.
+//! Services the new config no longer has are removed; the others change only where they differ.
 
+use super::child::{self, ParentLink};
+use super::link::{
+    ChildStatus, Health, Link, RealServerStatus, ToChild, ToParent, VirtualServerStatus,
+};
 use super::notify::Notifier;
 use super::{Options, PidFile};
 use crate::check::executor::Executor;
 use crate::check::probe::{Check, Context};
 use crate::check::run::{run_checker, Slots, Spread, MAX_IN_FLIGHT};
 use crate::check::verdict::{Action, RealServerVerdict};
-use crate::config::model::Config;
+use crate::config::model::{Config, VirtualServer};
 use crate::lvs::diff::apply;
 use crate::lvs::{diff, Op, Table};
-use crate::lvs::{owned_keys, Event, HealthState, Lvs};
+use crate::lvs::{owned_keys, CheckerId, Event, HealthState, Lvs};
 use crate::sys::event::{Signal, SignalSet};
 use crate::sys::ipvs::Ipvs;
-use crate::sys::reactor;
+use crate::sys::reactor::{self, Readiness};
 use crate::sys::script::UserDb;
 use crate::time::Micros;
 use crate::wire::ipvs::ServiceKey;
 use log::{error, info, warn};
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsFd, OwnedFd};
 
 /// How often the loop reaps finished notify scripts even without a SIGCHLD.
 const TICK: Micros = Micros(1_000_000);
 
-/// Runs until SIGTERM or SIGINT.
-pub fn run(config: Config, opts: Options) -> Result<(), String> {
-    // The signals go to the reactor's signalfd (blocked in this thread, which should be the
-    // process's only one).
-    reactor::watch_signals(SignalSet::DAEMON).map_err(|e| format!("event loop: {e}"))?;
-    let _pid = PidFile::create(opts.pid_file.as_ref()).map_err(|e| format!("pid file: {e}"))?;
-
-    let mut ipvs = Ipvs::open().map_err(|e| e.to_string())?;
-    let users = UserDb::load().map_err(|e| format!("reading users: {e}"))?;
-    let owned = owned_keys(&config);
-    let mut current = kernel_table(&mut ipvs, &owned);
-    let (mut lvs, start_events) = Lvs::start(&config, HealthState::initial(&config));
-    let wanted = lvs.desired(&config);
-    let ops = diff(&wanted, &current, &owned);
-    apply_ops(&mut ipvs, &mut current, ops);
-    // The real global_defs: script_user and enable_script_security apply to notify_up/down and
-    // quorum_up/down too.
-    let mut notifier = Notifier::scripts_only(&config, users.clone());
-    run_events(&config, &mut notifier, &start_events);
-    info!(
-        "keeplite {} checker: {} virtual server(s), {} IPVS service(s)",
-        env!("CARGO_PKG_VERSION"),
-        config.virtual_servers.len(),
-        current.len()
-    );
-
-    // Every checker prepared once; a checker that cannot run (unknown user, insecure script)
-    // is reported and left out, as keepalived disables it.
-    let cx = Context {
-        track_files: &config.track_files,
-        users: &users,
-        script_user: config.global.script_user.as_ref(),
-        script_security: config.global.enable_script_security,
+/// The checker child: gets its config from the watchdog and runs until SIGTERM/SIGINT;
+/// a reload from the watchdog starts a new round with the new config and the current health.
+/// Returns the exit code.
+pub fn run_child(mut link: Link, opts: Options) -> i32 {
+    let start = child::receive_start(&mut link);
+    let mut parent = ParentLink::new(link);
+    let (mut config, resume) = match start {
+        Ok(x) => x,
+        Err(e) => return child::fatal(&mut parent, e),
     };
-    let spread = Spread::from_clock();
-    let now = reactor::refresh_now();
-    let real_servers = config
-        .virtual_servers
-        .iter()
-        .map(|vs| vs.real_servers.len())
-        .sum();
-    let mut servers = Vec::with_capacity(real_servers);
-    for (v, vs) in config.virtual_servers.iter().enumerate() {
-        for (r, rs) in vs.real_servers.iter().enumerate() {
-            let verdict = RealServerVerdict::from_config(vs, rs, now, &mut || spread.next());
-            let checks: Vec<Option<Check>> = rs
-                .checkers
-                .iter()
-                .map(|c| match Check::prepare(vs, rs, c, &cx) {
-                    Ok(check) => Some(check),
-                    Err(e) => {
-                        error!(
-                            "real server {}:{}: checker left out: {e:?}",
-                            rs.addr, rs.port
-                        );
-                        None
-                    }
-                })
-                .collect();
-            servers.push((v, r, RefCell::new(verdict), checks));
-        }
+    // The signals go to the reactor's signalfd (blocked in this thread, the process's only one).
+    if let Err(e) = reactor::watch_signals(SignalSet::DAEMON) {
+        return child::fatal(&mut parent, format!("event loop: {e}"));
     }
-
-    let slots = Slots::new(MAX_IN_FLIGHT);
-    // Each checker queues at most a couple of actions per probe, and the loop drains them after
-    // every round of polling: the queue's length is bounded by the number of checkers.
-    let actions = RefCell::new(VecDeque::<(usize, usize, Action)>::new());
-    let checkers = servers.iter().map(|s| s.3.len()).sum::<usize>();
-    let mut tasks = Executor::with_capacity(checkers);
-    for (v, r, verdict, checks) in &servers {
-        for (index, check) in checks.iter().enumerate() {
-            let Some(check) = check else { continue };
-            let (v, r) = (*v, *r);
-            let (slots, spread, actions) = (&slots, &spread, &actions);
-            tasks.spawn(async move {
-                let report = move |action| actions.borrow_mut().push_back((v, r, action));
-                run_checker(verdict, index, check, slots, spread, &report).await;
-            });
-        }
-    }
-    actions.borrow_mut().reserve(2 * checkers);
-
-    let mut next_tick = reactor::now() + TICK;
-    let stop = loop {
-        tasks.run_ready();
-        loop {
-            // The borrow ends before the action is handled.
-            let next = actions.borrow_mut().pop_front();
-            let Some((v, r, action)) = next else { break };
-            let (alive, weight) = match action {
-                Action::Up { weight } | Action::Weight(weight) => (true, weight),
-                Action::Down => (false, config.virtual_servers[v].real_servers[r].weight),
-            };
-            let rs = &config.virtual_servers[v].real_servers[r];
-            info!(
-                "real server {}:{} {} (weight {weight})",
-                rs.addr,
-                rs.port,
-                if alive { "up" } else { "down" }
-            );
-            let update = lvs.real_server(&config, v, r, alive, weight);
-            let events: Vec<Event> = update.events().collect();
-            run_events(&config, &mut notifier, &events);
-            if let Some(vs) = update.changed {
-                let wanted = lvs.virtual_server_table(&config, vs);
-                let keys: Vec<ServiceKey> = wanted.iter().map(|(s, _)| s.key).collect();
-                let ops = diff(&wanted, &current, &keys);
-                apply_ops(&mut ipvs, &mut current, ops);
+    let _pid = match PidFile::create(opts.pid_file.as_ref()) {
+        Ok(p) => p,
+        Err(e) => return child::fatal(&mut parent, format!("pid file: {e}")),
+    };
+    let watch = match parent
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(reactor::Async::new)
+    {
+        Ok(w) => w,
+        Err(e) => return child::fatal(&mut parent, format!("watchdog link: {e}")),
+    };
+    let mut ipvs = match Ipvs::open() {
+        Ok(i) => i,
+        Err(e) => return child::fatal(&mut parent, e.to_string()),
+    };
+    let users = match UserDb::load() {
+        Ok(u) => u,
+        Err(e) => return child::fatal(&mut parent, format!("reading users: {e}")),
+    };
+    let mut health = resume.health;
+    let mut previous: Vec<ServiceKey> = Vec::new();
+    loop {
+        let mut round = Round {
+            parent: &mut parent,
+            watch: &watch,
+            ipvs: &mut ipvs,
+            users: &users,
+            opts: &opts,
+        };
+        match round.run(&config, &health, &previous) {
+            Ok(End::Stop) => return 0,
+            Ok(End::Reload {
+                config: new,
+                health: now,
+            }) => {
+                previous = owned_keys(&config);
+                config = *new;
+                health = now;
+            }
+            Err(e) => {
+                error!("{e}");
+                return 1;
             }
         }
-        let now = reactor::now();
-        if now >= next_tick {
-            notifier.reap(now);
-            next_tick = now + TICK;
-        }
-        // Tasks woken while the others ran must run before the loop sleeps.
-        let until = if tasks.has_ready() { now } else { next_tick };
-        let signals = match reactor::wait(Some(until)) {
-            Ok(signals) => signals,
-            Err(e) => break Err(format!("event loop: {e}")),
-        };
-        if signals.contains(Signal::Term) || signals.contains(Signal::Int) {
-            break Ok(());
-        }
-        if signals.contains(Signal::Hup) {
-            warn!("SIGHUP: reloading is not implemented yet; configuration unchanged");
-        }
-        if signals.contains(Signal::Chld) {
-            notifier.reap(reactor::now());
-        }
-    };
-    drop(tasks);
-    info!("stopping");
-    let events = lvs.shutdown_actions(&config);
-    run_events(&config, &mut notifier, &events);
-    if !opts.dont_release_ipvs {
-        let ops = diff(&Vec::new(), &current, &owned);
-        apply_ops(&mut ipvs, &mut current, ops);
     }
-    stop
+}
+
+/// Why a round ended.
+enum End {
+    Stop,
+    Reload {
+        config: Box<Config>,
+        health: Vec<Health>,
+    },
+}
+
+/// What lives across rounds (reloads).
+struct Round<'a> {
+    parent: &'a mut ParentLink,
+    watch: &'a reactor::Async<OwnedFd>,
+    ipvs: &'a mut Ipvs,
+    users: &'a UserDb,
+    opts: &'a Options,
+}
+
+impl Round<'_> {
+    /// One config's run: `resume` are real server states to start from, `previous` the
+    /// services the config before a reload owned (removed if this one does not have them).
+    fn run(
+        &mut self,
+        config: &Config,
+        resume: &[Health],
+        previous: &[ServiceKey],
+    ) -> Result<End, String> {
+        let users = self.users;
+        let owned = owned_keys(config);
+        let mut managed = owned.clone();
+        managed.extend(previous.iter().filter(|k| !owned.contains(k)).cloned());
+        let mut current = kernel_table(self.ipvs, &managed);
+        let (start_health, resumed) = initial_health(config, resume);
+        let (mut lvs, start_events) = Lvs::start(config, start_health);
+        let wanted = lvs.desired(config);
+        let ops = diff(&wanted, &current, &managed);
+        if resumed > 0 {
+            info!(
+                "{resumed} real server(s) resume their last known state ({} IPVS change(s))",
+                ops.len()
+            );
+        }
+        apply_ops(self.ipvs, &mut current, ops);
+        // The real global_defs: script_user and enable_script_security apply to notify_up/down
+        // and quorum_up/down too.
+        let mut notifier = Notifier::scripts_only(config, users.clone());
+        run_events(config, &mut notifier, &start_events);
+        info!(
+            "keeplite {} checker: {} virtual server(s), {} IPVS service(s)",
+            env!("CARGO_PKG_VERSION"),
+            config.virtual_servers.len(),
+            current.len()
+        );
+
+        // Every checker prepared once; a checker that cannot run (unknown user, insecure
+        // script) is reported and left out, as keepalived disables it.
+        let cx = Context {
+            track_files: &config.track_files,
+            users,
+            script_user: config.global.script_user.as_ref(),
+            script_security: config.global.enable_script_security,
+        };
+        let spread = Spread::from_clock();
+        let now = reactor::refresh_now();
+        let real_servers = config
+            .virtual_servers
+            .iter()
+            .map(|vs| vs.real_servers.len())
+            .sum();
+        let mut servers = Vec::with_capacity(real_servers);
+        for (v, vs) in config.virtual_servers.iter().enumerate() {
+            for (r, rs) in vs.real_servers.iter().enumerate() {
+                let mut verdict =
+                    RealServerVerdict::from_config(vs, rs, now, &mut || spread.next());
+                if let Some(h) = find_health(resume, vs, rs) {
+                    verdict.resume(&h.checkers);
+                }
+                let checks: Vec<Option<Check>> = rs
+                    .checkers
+                    .iter()
+                    .map(|c| match Check::prepare(vs, rs, c, &cx) {
+                        Ok(check) => Some(check),
+                        Err(e) => {
+                            error!(
+                                "real server {}:{}: checker left out: {e:?}",
+                                rs.addr, rs.port
+                            );
+                            None
+                        }
+                    })
+                    .collect();
+                servers.push((v, r, RefCell::new(verdict), checks));
+            }
+        }
+
+        let slots = Slots::new(MAX_IN_FLIGHT);
+        // Each checker queues at most a couple of actions per probe, and the loop drains them after
+        // every round of polling: the queue's length is bounded by the number of checkers.
+        let actions = RefCell::new(VecDeque::<(usize, usize, Action)>::new());
+        let checkers = servers.iter().map(|s| s.3.len()).sum::<usize>();
+        let mut tasks = Executor::with_capacity(checkers);
+        for (v, r, verdict, checks) in &servers {
+            for (index, check) in checks.iter().enumerate() {
+                let Some(check) = check else { continue };
+                let (v, r) = (*v, *r);
+                let (slots, spread, actions) = (&slots, &spread, &actions);
+                tasks.spawn(async move {
+                    let report = move |action| actions.borrow_mut().push_back((v, r, action));
+                    run_checker(verdict, index, check, slots, spread, &report).await;
+                });
+            }
+        }
+        actions.borrow_mut().reserve(2 * checkers);
+
+        let mut next_tick = reactor::now() + TICK;
+        // The real servers whose state changed this loop turn, reported to the watchdog at the
+        // end of the turn, so that a restarted child resumes from the latest state.
+        let mut changed: Vec<usize> = Vec::new();
+        let index_of: Vec<usize> = {
+            let mut first = Vec::with_capacity(config.virtual_servers.len());
+            let mut n = 0;
+            for vs in &config.virtual_servers {
+                first.push(n);
+                n += vs.real_servers.len();
+            }
+            first
+        };
+        self.parent
+            .send(&ToParent::Health(health_report(config, &servers)));
+        self.parent.beat(reactor::now());
+        let end = loop {
+            tasks.run_ready();
+            loop {
+                // The borrow ends before the action is handled.
+                let next = actions.borrow_mut().pop_front();
+                let Some((v, r, action)) = next else { break };
+                let (alive, weight) = match action {
+                    Action::Up { weight } | Action::Weight(weight) => (true, weight),
+                    Action::Down => (false, config.virtual_servers[v].real_servers[r].weight),
+                };
+                let rs = &config.virtual_servers[v].real_servers[r];
+                info!(
+                    "real server {}:{} {} (weight {weight})",
+                    rs.addr,
+                    rs.port,
+                    if alive { "up" } else { "down" }
+                );
+                let update = lvs.real_server(config, v, r, alive, weight);
+                let events: Vec<Event> = update.events().collect();
+                run_events(config, &mut notifier, &events);
+                if let Some(vs) = update.changed {
+                    let wanted = lvs.virtual_server_table(config, vs);
+                    let keys: Vec<ServiceKey> = wanted.iter().map(|(s, _)| s.key).collect();
+                    let ops = diff(&wanted, &current, &keys);
+                    apply_ops(self.ipvs, &mut current, ops);
+                }
+                let k = index_of[v] + r;
+                if !changed.contains(&k) {
+                    changed.push(k);
+                }
+            }
+            if !changed.is_empty() {
+                let records = changed
+                    .drain(..)
+                    .filter_map(|k| servers.get(k))
+                    .map(|s| health_of(config, s))
+                    .collect();
+                self.parent.send(&ToParent::HealthChanged(records));
+            }
+            let now = reactor::now();
+            if now >= next_tick {
+                notifier.reap(now);
+                next_tick = now + TICK;
+            }
+            self.parent.beat(now);
+            // Tasks woken while the others ran must run before the loop sleeps.
+            let until = if tasks.has_ready() {
+                now
+            } else {
+                next_tick.min(self.parent.next_deadline())
+            };
+            let signals = match reactor::wait(Some(until)) {
+                Ok(signals) => signals,
+                Err(e) => break Err(format!("event loop: {e}")),
+            };
+            if signals.contains(Signal::Term) || signals.contains(Signal::Int) {
+                break Ok(None);
+            }
+            if signals.contains(Signal::Hup) {
+                warn!("SIGHUP to the checker child: reloads go through the watchdog (its pid file, or `keeplite reload`)");
+            }
+            if signals.contains(Signal::Chld) {
+                notifier.reap(reactor::now());
+            }
+            if self.watch.readiness().readable() || self.watch.readiness().hangup() {
+                // Edge-triggered: clear first, then read until the socket is empty.
+                self.watch.clear(Readiness::READABLE);
+                let messages = match self.parent.read() {
+                    Ok(m) => m,
+                    Err(e) => {
+                        warn!("link to the watchdog: {e}; stopping");
+                        break Ok(None);
+                    }
+                };
+                let mut reload = None;
+                for m in messages {
+                    match m {
+                        ToChild::Reload { config } => match child::decode_config(&config) {
+                            Ok(c) => reload = Some(c),
+                            Err(e) => error!("reload: {e}"),
+                        },
+                        ToChild::Status => {
+                            let status = status(config, &lvs);
+                            self.parent.send(&ToParent::Status(status));
+                        }
+                        ToChild::Start { .. } => warn!("watchdog sent a second start; ignored"),
+                    }
+                }
+                if let Some(c) = reload {
+                    break Ok(Some(c));
+                }
+            }
+        };
+        let report = health_report(config, &servers);
+        drop(tasks);
+        match end {
+            Ok(Some(new)) => {
+                info!(
+                    "reloading: {} real server(s) keep their state",
+                    report.len()
+                );
+                // Services the new config drops go now; the rest is diffed by the next round.
+                let keep = owned_keys(&new);
+                let gone: Vec<ServiceKey> = owned
+                    .iter()
+                    .filter(|k| !keep.contains(k))
+                    .cloned()
+                    .collect();
+                if !gone.is_empty() {
+                    let ops = diff(&Vec::new(), &current, &gone);
+                    apply_ops(self.ipvs, &mut current, ops);
+                }
+                // notify scripts still running are reaped by the next round's notifier.
+                self.parent.send(&ToParent::Health(report.clone()));
+                Ok(End::Reload {
+                    config: Box::new(new),
+                    health: report,
+                })
+            }
+            Ok(None) => {
+                info!("stopping");
+                let events = lvs.shutdown_actions(config);
+                run_events(config, &mut notifier, &events);
+                if !self.opts.dont_release_ipvs {
+                    let ops = diff(&Vec::new(), &current, &managed);
+                    apply_ops(self.ipvs, &mut current, ops);
+                }
+                Ok(End::Stop)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A virtual server's name in logs, status and health reports.
+pub fn vs_label(vs: &VirtualServer) -> String {
+    use crate::config::model::ServiceKey as VsKey;
+    match &vs.key {
+        VsKey::Addr { addr, port } => {
+            let protocol = format!("{:?}", vs.protocol).to_uppercase();
+            match addr {
+                IpAddr::V6(a) => format!("[{a}]:{port} {protocol}"),
+                IpAddr::V4(a) => format!("{a}:{port} {protocol}"),
+            }
+        }
+        VsKey::Fwmark { mark } => format!("fwmark {mark}"),
+        VsKey::Group { name } => format!("group {name}"),
+    }
+}
+
+fn find_health<'h>(
+    records: &'h [Health],
+    vs: &VirtualServer,
+    rs: &crate::config::model::RealServer,
+) -> Option<&'h Health> {
+    if records.is_empty() {
+        return None;
+    }
+    let label = vs_label(vs);
+    let addr = SocketAddr::new(rs.addr, rs.port);
+    records
+        .iter()
+        .find(|h| h.real_server == addr && h.virtual_server == label)
+}
+
+/// The health to start from: the resumed records where they match (same virtual server, real
+/// server and number of checkers), else the initial state. Also how many matched.
+fn initial_health(config: &Config, records: &[Health]) -> (HealthState, usize) {
+    let mut state = HealthState::initial(config);
+    let mut resumed = 0;
+    for (v, vs) in config.virtual_servers.iter().enumerate() {
+        for (r, rs) in vs.real_servers.iter().enumerate() {
+            let Some(h) = find_health(records, vs, rs) else {
+                continue;
+            };
+            if h.checkers.len() != rs.checkers.len() {
+                continue;
+            }
+            for (c, &up) in h.checkers.iter().enumerate() {
+                let id = CheckerId {
+                    vs: v,
+                    rs: r,
+                    checker: c,
+                };
+                let weight = state.checker(id).map_or(0, |c| c.weight);
+                state.set_checker(config, id, up, weight);
+            }
+            resumed += 1;
+        }
+    }
+    (state, resumed)
+}
+
+type Servers = Vec<(usize, usize, RefCell<RealServerVerdict>, Vec<Option<Check>>)>;
+
+/// Every real server's state, for the watchdog (a restarted child resumes from it).
+fn health_report(config: &Config, servers: &Servers) -> Vec<Health> {
+    servers.iter().map(|s| health_of(config, s)).collect()
+}
+
+fn health_of(
+    config: &Config,
+    (v, r, verdict, _): &(usize, usize, RefCell<RealServerVerdict>, Vec<Option<Check>>),
+) -> Health {
+    let vs = &config.virtual_servers[*v];
+    let rs = &vs.real_servers[*r];
+    let verdict = verdict.borrow();
+    Health {
+        virtual_server: vs_label(vs),
+        real_server: SocketAddr::new(rs.addr, rs.port),
+        up: verdict.alive(),
+        weight: verdict.weight(),
+        checkers: verdict.checkers().iter().map(|c| c.is_up()).collect(),
+    }
+}
+
+fn status(config: &Config, lvs: &Lvs) -> ChildStatus {
+    let health = lvs.health();
+    let virtual_servers = config
+        .virtual_servers
+        .iter()
+        .enumerate()
+        .map(|(v, vs)| VirtualServerStatus {
+            name: vs_label(vs),
+            quorum_up: lvs.quorum_up(v),
+            real_servers: vs
+                .real_servers
+                .iter()
+                .enumerate()
+                .map(|(r, rs)| RealServerStatus {
+                    addr: SocketAddr::new(rs.addr, rs.port),
+                    up: health.is_alive(v, r),
+                    weight: if health.is_alive(v, r) {
+                        health.ipvs_weight(v, r)
+                    } else {
+                        0
+                    },
+                })
+                .collect(),
+        })
+        .collect();
+    ChildStatus::Check { virtual_servers }
 }
 
 /// The kernel's entries for the services we manage (others are none of our business).

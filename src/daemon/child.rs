@@ -84,7 +84,7 @@ pub fn receive_start(link: &mut Link) -> Result<(Config, Resume), String> {
 pub fn child_main(role: Role, link: Link, opts: Options) -> i32 {
     match role {
         Role::Vrrp => super::vrrp::run_child(link, opts),
-        Role::Check => super::check_child::run_child(link, opts),
+        Role::Check => super::check::run_child(link, opts),
     }
 }
 

@@ -34,6 +34,8 @@ pub struct Health {
     pub real_server: SocketAddr,
     pub up: bool,
     pub weight: u32,
+    /// Each checker's state, in config order.
+    pub checkers: Vec<bool>,
 }
 
 /// What a child of the same kind left behind (empty for the first start).
@@ -55,8 +57,10 @@ pub enum ToParent {
     Beat,
     /// The instances that are master now (sent when the set changes).
     Masters(Vec<InstanceKey>),
-    /// Every real server's health (sent when one changes).
+    /// Every real server's health (at start and after a reload: replaces what the parent had).
     Health(Vec<Health>),
+    /// The real servers whose health just changed (merged into what the parent has).
+    HealthChanged(Vec<Health>),
     Status(ChildStatus),
     /// The child cannot run (config, permission): the daemon stops with this message.
     Fatal(String),

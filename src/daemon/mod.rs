@@ -3,7 +3,6 @@
 //! `control` is the unix socket `keeplite status|reload|stop` talks to; `log` the logger.
 
 pub mod check;
-mod check_child;
 pub mod child;
 pub mod control;
 pub mod link;

@@ -1,7 +1,8 @@
 //! The watchdog parent (keepalived's main process): forks the VRRP child and the checker
 //! child (`keeplite: vrrp`, `keeplite: check`), hands each the binary config over its
 //! socketpair, watches their heartbeats, restarts a dead or hung child with keepalived's
-//! backoff (at once if it ran more than 60 s, else 1 s doubling up to 60 s), and handles
+//! backoff (at once after a run of 60 s or more or the first quick death, then 1 s doubling up
+//! to 60 s), and handles
 //! SIGHUP (reload), SIGTERM/SIGINT (stop), and the control socket (`keeplite status`).
 
 use super::control::{self, ControlServer, Reply, Report};
@@ -64,16 +65,19 @@ impl Role {
     }
 }
 
-/// keepalived's respawn delay: at once after a run of a minute or more, else the previous
-/// delay doubled (from 1 s, at most 60 s).
-pub fn restart_delay(ran: Micros, previous: Option<Micros>) -> Micros {
+/// keepalived's respawn backoff (its `calc_restart_delay`): a child that ran a minute or more
+/// is restarted at once; one that died sooner waits `pending`, the delay its previous quick
+/// death left: 0 the first time, then 1 s, doubling up to 60 s. Returns (wait now, pending
+/// for the next death).
+pub fn restart_delay(ran: Micros, pending: Micros) -> (Micros, Micros) {
     if ran >= STABLE_RUN {
-        return Micros(0);
+        return (Micros(0), Micros(0));
     }
-    match previous {
-        None | Some(Micros(0)) => FIRST_DELAY,
-        Some(d) => Micros((d.0 * 2).min(MAX_DELAY.0)),
-    }
+    let next = match pending {
+        Micros(0) => FIRST_DELAY,
+        d => Micros((d.0 * 2).min(MAX_DELAY.0)),
+    };
+    (pending, next)
 }
 
 /// Which children a config needs: VRRP if it has instances, the checker if it has virtual
@@ -112,7 +116,8 @@ struct Child {
     started: Instant,
     last_beat: Instant,
     restarts: u32,
-    last_delay: Option<Micros>,
+    /// The wait before the next restart if this child dies within a minute.
+    pending_delay: Micros,
     restart_at: Option<Instant>,
     /// What this role's previous incarnation reported, for the next one.
     resume: Resume,
@@ -194,7 +199,7 @@ pub fn run(config: Config, opts: Options, wd: WatchdogOptions, child_main: Child
             started: now,
             last_beat: now,
             restarts: 0,
-            last_delay: None,
+            pending_delay: Micros(0),
             restart_at: Some(now),
             resume: Resume::default(),
             wanted: true,
@@ -286,9 +291,9 @@ impl Watchdog {
             if let Err(e) = self.spawn(k, now) {
                 error!("starting the {} child: {e}", self.children[k].role.name());
                 let c = &mut self.children[k];
-                let delay = restart_delay(Micros(0), c.last_delay);
-                c.last_delay = Some(delay);
-                c.restart_at = Some(now + delay);
+                let (delay, next) = restart_delay(Micros(0), c.pending_delay);
+                c.pending_delay = next;
+                c.restart_at = Some(now + delay.max(FIRST_DELAY));
             }
         }
     }
@@ -397,6 +402,17 @@ impl Watchdog {
                 ToParent::Beat => {}
                 ToParent::Masters(masters) => c.resume.masters = masters,
                 ToParent::Health(health) => c.resume.health = health,
+                ToParent::HealthChanged(changed) => {
+                    for h in changed {
+                        let known = c.resume.health.iter_mut().find(|k| {
+                            k.real_server == h.real_server && k.virtual_server == h.virtual_server
+                        });
+                        match known {
+                            Some(k) => *k = h,
+                            None => c.resume.health.push(h),
+                        }
+                    }
+                }
                 ToParent::Status(status) => {
                     for p in &mut self.pending {
                         if let Some(i) = p.waiting.iter().position(|r| *r == role) {
@@ -446,8 +462,8 @@ impl Watchdog {
                 continue;
             }
             let ran = now.saturating_since(c.started);
-            let delay = restart_delay(ran, c.last_delay);
-            c.last_delay = Some(delay);
+            let (delay, next) = restart_delay(ran, c.pending_delay);
+            c.pending_delay = next;
             c.restarts += 1;
             c.restart_at = Some(now + delay);
             warn!(
@@ -567,7 +583,7 @@ impl Watchdog {
                     started: now,
                     last_beat: now,
                     restarts: 0,
-                    last_delay: None,
+                    pending_delay: Micros(0),
                     restart_at: Some(now),
                     resume: Resume::default(),
                     wanted: true,
@@ -653,15 +669,18 @@ mod tests {
     #[test]
     fn restart_delay_follows_keepalived() {
         let s = |n: u64| Micros(n * 1_000_000);
-        assert_eq!(restart_delay(s(61), None), Micros(0));
-        assert_eq!(restart_delay(s(60), Some(s(8))), Micros(0));
-        assert_eq!(restart_delay(s(2), None), s(1));
-        assert_eq!(restart_delay(s(2), Some(s(1))), s(2));
-        assert_eq!(restart_delay(s(2), Some(s(2))), s(4));
-        assert_eq!(restart_delay(s(2), Some(s(32))), s(60));
-        assert_eq!(restart_delay(s(2), Some(s(60))), s(60));
-        // After a stable run the doubling starts again from 1 s.
-        assert_eq!(restart_delay(s(3), Some(Micros(0))), s(1));
+        // Quick deaths one after the other: 0, 1, 2, 4 ... 60, 60.
+        let mut pending = Micros(0);
+        let mut waits = Vec::new();
+        for _ in 0..9 {
+            let (wait, next) = restart_delay(s(2), pending);
+            waits.push(wait.0 / 1_000_000);
+            pending = next;
+        }
+        assert_eq!(waits, [0, 1, 2, 4, 8, 16, 32, 60, 60]);
+        // A run of a minute or more: at once, and the backoff starts over.
+        assert_eq!(restart_delay(s(60), s(32)), (Micros(0), Micros(0)));
+        assert_eq!(restart_delay(s(61), Micros(0)), (Micros(0), Micros(0)));
     }
 
     #[test]

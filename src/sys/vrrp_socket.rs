@@ -118,15 +118,26 @@ impl Vrrp4Socket {
         sockopt::set_ip_tos(&fd, VRRP_TOS)?;
         sockopt::set_ip_ttl(&fd, u32::from(VRRP_TTL))?;
         sockopt::set_ip_multicast_ttl(&fd, u32::from(VRRP_TTL))?;
-        sockopt::set_ip_multicast_if_with_ifindex(
-            &fd,
-            &VRRP_GROUP_V4,
-            &Ipv4Addr::UNSPECIFIED,
-            ifindex,
+        // SO_BINDTODEVICE already picks the interface; qemu-user (router binaries tested on
+        // the build host) answers ENOPROTOOPT to this option and to IP_MULTICAST_ALL, which a
+        // real kernel never does: tolerated for these two only.
+        tolerate_no_protoopt(
+            sockopt::set_ip_multicast_if_with_ifindex(
+                &fd,
+                &VRRP_GROUP_V4,
+                &Ipv4Addr::UNSPECIFIED,
+                ifindex,
+            )
+            .map_err(io::Error::from),
         )?;
         sockopt::set_ip_multicast_loop(&fd, false)?;
         // Only the groups this socket joined, not every group any socket on the host joined.
-        setsockopt_int(fd.as_fd(), libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, 0)?;
+        tolerate_no_protoopt(setsockopt_int(
+            fd.as_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MULTICAST_ALL,
+            0,
+        ))?;
         setsockopt_int(fd.as_fd(), libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
         Ok(Vrrp4Socket {
             fd,
@@ -406,6 +417,13 @@ pub(crate) fn bind_to_device(fd: BorrowedFd<'_>, ifname: &str) -> io::Result<()>
 }
 
 /// An int socket option rustix has no call for.
+fn tolerate_no_protoopt(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => Ok(()),
+        other => other,
+    }
+}
+
 pub(crate) fn setsockopt_int(
     fd: BorrowedFd<'_>,
     level: libc::c_int,

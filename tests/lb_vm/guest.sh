@@ -478,6 +478,9 @@ start_keeplite() {
     mark "$DAEMON $* starting"
     rm -f /tmp/keeplite.pid /tmp/keeplite.rc
     (
+        if [ "$DAEMON" = keeplite ]; then
+            set -- -G --control /tmp/keeplite.sock -c /tmp/keeplite-check.pid "$@"
+        fi
         $DAEMON -f "$CONF" -n -l -C -D "$@" 2>&1 &
         echo $! >/tmp/keeplite.pid
         wait $!
@@ -664,6 +667,112 @@ if grep -q ' quorum_down 10.0.0.103$' "$NOTIFY_LOG"; then
 else
     fail "quorum: quorum_down of 10.0.0.103:80 did not run"
 fi
+# Step 6b: the process model, while .3 and .4 are down and the sorry server is in. A SIGKILLed
+# checker child is replaced and resumes the last known state: the table never changes (a child
+# starting over would put .3 and .4 back until their checks fail again). `keeplite status`
+# lists the real servers. A reload (SIGHUP) adds a virtual server and, reverted, removes it
+# again, touching nothing else; a broken config is refused.
+if [ "$DAEMON" = keeplite ]; then
+    before=$(table)
+    kid=$(cat /tmp/keeplite-check.pid)
+    mark "SIGKILL of the checker child $kid"
+    kill -KILL "$kid"
+    t0=$(now_cs)
+    changed=""
+    newkid=""
+    t_new=0
+    while [ $(($(now_cs) - t0)) -lt 500 ]; do
+        got=$(table)
+        if [ "$got" != "$before" ] && [ -z "$changed" ]; then
+            changed=$got
+        fi
+        k=$(cat /tmp/keeplite-check.pid 2>/dev/null)
+        if [ -n "$k" ] && [ "$k" != "$kid" ] && [ -z "$newkid" ]; then
+            newkid=$k
+            t_new=$(($(now_cs) - t0))
+        fi
+        sleep 0.1
+    done
+    if [ -n "$newkid" ]; then
+        pass "checker child SIGKILL: replaced by pid $newkid after $(secs "$t_new") s"
+    else
+        fail "checker child SIGKILL: no new checker child within 5 s"
+    fi
+    if [ -z "$changed" ]; then
+        pass "checker child SIGKILL: the IPVS table never changed (5 s sampled every 0.1 s)"
+    else
+        fail "checker child SIGKILL: the IPVS table changed; diff before after:"
+        echo "$before" >/tmp/before
+        echo "$changed" >/tmp/changed
+        diff /tmp/before /tmp/changed | sed 's/^/    /'
+    fi
+    if grep -q 'resume their last known state (0 IPVS change(s))' "$LOG"; then
+        pass "checker child SIGKILL: the new child resumed every real server, no IPVS change"
+    else
+        fail "checker child SIGKILL: no 'resume their last known state (0 IPVS change(s))' logged"
+    fi
+    status=$(keeplite status --control /tmp/keeplite.sock 2>&1)
+    if echo "$status" | grep -q '192.168.100.3:80 down weight 0' &&
+        echo "$status" | grep -q '192.168.100.2:80 up weight 1' &&
+        echo "$status" | grep -q "check child: pid $newkid, up [0-9]* s, 1 restart(s)"; then
+        pass "keeplite status: real servers with health and weight, the restarted child"
+    else
+        fail "keeplite status: unexpected:"
+        echo "$status" | sed 's/^/    /'
+    fi
+
+    cp "$CONF" /tmp/conf.orig
+    {
+        echo 'virtual_server 10.0.0.121 80 {'
+        echo '    delay_loop 1'
+        echo '    lb_algo rr'
+        echo '    lb_kind NAT'
+        echo '    protocol TCP'
+        echo '    real_server 192.168.100.2 80 {'
+        echo '        TCP_CHECK {'
+        echo '            connect_timeout 1'
+        echo '        }'
+        echo '    }'
+        echo '}'
+    } >>"$CONF"
+    mark "reload: 10.0.0.121:80 added"
+    kill -HUP "$KPID"
+    t0=$(now_cs)
+    while [ $(($(now_cs) - t0)) -lt 500 ] &&
+        ! ipvsadm -Ln -t 10.0.0.121:80 2>/dev/null | grep -q 192.168.100.2:80; do
+        sleep 0.1
+    done
+    t_add=$(($(now_cs) - t0))
+    added=$(ipvsadm -Ln -t 10.0.0.121:80 2>/dev/null | grep -c 192.168.100.2:80)
+    others=$(table | grep -v '10.0.0.121:80')
+    if [ "$added" = 1 ] && [ "$others" = "$before" ]; then
+        pass "reload: 10.0.0.121:80 added after $(secs "$t_add") s, the rest unchanged"
+    else
+        fail "reload: want 10.0.0.121:80 added and the rest unchanged; got:"
+        table | sed 's/^/    /'
+    fi
+    cp /tmp/conf.orig "$CONF"
+    mark "reload: 10.0.0.121:80 removed"
+    kill -HUP "$KPID"
+    t0=$(now_cs)
+    while [ $(($(now_cs) - t0)) -lt 500 ] && [ "$(table)" != "$before" ]; do sleep 0.1; done
+    if [ "$(table)" = "$before" ]; then
+        pass "reload reverted: 10.0.0.121:80 gone after $(secs $(($(now_cs) - t0))) s, the rest unchanged"
+    else
+        fail "reload reverted: the table differs from before"
+    fi
+    echo "virtual_server 10.0.0.122 80 { lb_algo nosuch" >>"$CONF"
+    reply=$(keeplite reload --control /tmp/keeplite.sock 2>&1)
+    rc=$?
+    cp /tmp/conf.orig "$CONF"
+    sleep 1
+    if [ $rc != 0 ] && [ "$(table)" = "$before" ]; then
+        pass "reload of a broken config refused (rc $rc: $reply), table unchanged"
+    else
+        fail "reload of a broken config: rc $rc, reply '$reply'"
+    fi
+fi
+
 start_httpd 3
 watch_table $((BACK_BOUND_CS + MARGIN_CS + 300)) "-TCP 10.0.0.102:80 lc | 192.168.100.5:80 Masq 1"
 set -- $WATCHED

@@ -23,6 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant as StdInstant};
 
+#[cfg(feature = "tls")]
+mod common;
+
 const MS: u64 = 1_000;
 
 fn ms(n: u64) -> Micros {
@@ -67,24 +70,58 @@ fn http_server(response: &'static [u8]) -> SocketAddr {
     })
 }
 
-fn url(digest: Option<[u8; 16]>, status_code: Vec<(u16, u16)>) -> HttpUrl {
+/// GET /PAGE with keepalived's request headers.
+fn page_url(page: &str, digest: Option<[u8; 16]>, status_code: Vec<(u16, u16)>) -> HttpUrl {
     HttpUrl {
-        request: b"GET / HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: test\r\n\r\n"[..].into(),
+        request: format!(
+            "GET /{page} HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: test\r\n\r\n"
+        )
+        .into_bytes()
+        .into(),
         digest,
         status_code: status_code.into(),
+        server_name: None,
+    }
+}
+
+fn url(digest: Option<[u8; 16]>, status_code: Vec<(u16, u16)>) -> HttpUrl {
+    page_url("", digest, status_code)
+}
+
+fn check_of(addr: SocketAddr, timeout_ms: u64, kind: Kind) -> Check {
+    Check {
+        target: Target::to(addr),
+        timeout: ms(timeout_ms),
+        kind,
     }
 }
 
 fn http_check(addr: SocketAddr, timeout_ms: u64, u: HttpUrl) -> Check {
-    Check {
-        target: Target::to(addr),
-        timeout: ms(timeout_ms),
-        kind: Kind::Http(vec![u].into()),
-    }
+    check_of(addr, timeout_ms, Kind::Http(vec![u].into()))
 }
 
 fn run(check: &Check) -> ProbeResult {
     block_on(check.run(0, 0x1234_5678, &mut Scratch::new())).expect("reactor")
+}
+
+/// A server that accepts, never answers, and keeps the connection open for 3 s.
+fn hung_server() -> SocketAddr {
+    tcp_server(|s, _| {
+        thread::sleep(Duration::from_secs(3));
+        drop(s);
+    })
+}
+
+/// The probe (connect_timeout 300 ms, against a server that never answers) fails with a
+/// timeout, neither early nor much late.
+fn assert_times_out_at_300ms(check: &Check) {
+    let start = StdInstant::now();
+    assert_eq!(run(check), Err(Failure::Timeout));
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_millis(800),
+        "{took:?}"
+    );
 }
 
 fn md5(bytes: &[u8]) -> [u8; 16] {
@@ -178,19 +215,8 @@ fn http_status_and_digest() {
 
 #[test]
 fn http_hung_server_times_out() {
-    let addr = tcp_server(|s, _| {
-        // Accepts, never answers, keeps the connection open.
-        thread::sleep(Duration::from_secs(3));
-        drop(s);
-    });
-    let check = http_check(addr, 300, url(None, vec![]));
-    let start = StdInstant::now();
-    assert_eq!(run(&check), Err(Failure::Timeout));
-    let took = start.elapsed();
-    assert!(
-        took >= Duration::from_millis(290) && took < Duration::from_millis(800),
-        "{took:?}"
-    );
+    let check = http_check(hung_server(), 300, url(None, vec![]));
+    assert_times_out_at_300ms(&check);
 }
 
 #[test]
@@ -257,6 +283,27 @@ fn http_chunked_body_is_hashed_as_sent() {
     assert_eq!(run(&check), Ok(WeightEffect::Keep));
 }
 
+/// keepalived's own genhash (with `flags`, e.g. `-S`) gives `ours` for the page, when it is
+/// installed; without it the callers' md5 checks stand alone.
+fn assert_keepalived_genhash_agrees(flags: &[&str], port: u16, path: &str, ours: &[u8; 16]) {
+    let port = port.to_string();
+    let mut args: Vec<&str> = flags.to_vec();
+    args.extend(["-s", "127.0.0.1", "-p", &port, "-u", path]);
+    match std::process::Command::new("genhash").args(&args).output() {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                text.trim().as_bytes(),
+                &to_hex(ours)[..],
+                "keepalived genhash {flags:?}"
+            );
+        }
+        _ => eprintln!(
+            "keepalived's genhash {flags:?} not available: digest checked against md5 only"
+        ),
+    }
+}
+
 #[test]
 fn genhash_matches_keepalived_genhash() {
     use keeplite::check::genhash::{genhash, GenhashOptions};
@@ -267,27 +314,7 @@ fn genhash_matches_keepalived_genhash() {
         let expected_body =
             &response[response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
         assert_eq!(ours, md5(expected_body));
-        let theirs = std::process::Command::new("genhash")
-            .args([
-                "-s",
-                "127.0.0.1",
-                "-p",
-                &addr.port().to_string(),
-                "-u",
-                "/index.html",
-            ])
-            .output();
-        match theirs {
-            Ok(out) if out.status.success() => {
-                let text = String::from_utf8_lossy(&out.stdout);
-                assert_eq!(
-                    text.trim().as_bytes(),
-                    &to_hex(&ours)[..],
-                    "keepalived genhash"
-                );
-            }
-            _ => eprintln!("keepalived's genhash not available: digest checked against md5 only"),
-        }
+        assert_keepalived_genhash_agrees(&[], addr.port(), "/index.html", &ours);
     }
 }
 
@@ -336,6 +363,7 @@ fn http_prepared_from_config_sends_keepalived_request() {
     );
 }
 
+#[cfg(not(feature = "tls"))]
 #[test]
 fn ssl_get_reports_missing_tls() {
     let addr = http_server(PAGE);
@@ -921,4 +949,276 @@ fn checker_task_stays_small() {
     // borrows its pinned probe instead of holding a second copy.
     assert!(size < 768, "checker task future is {size} bytes");
     assert!(std::mem::size_of::<CheckerVerdict>() <= 96);
+}
+
+/// SSL_GET (feature `tls`) against `openssl s_server -tls1_3 -HTTP` with self-signed
+/// certificates made at test time, and against servers that are not TLS or never answer.
+#[cfg(feature = "tls")]
+mod ssl_get {
+    use super::*;
+    use std::io::Read;
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+
+    /// A temp dir with a certificate, a key and response files, and an `openssl s_server`
+    /// serving them over TLS 1.3 only; killed on drop.
+    pub(super) struct TlsServer {
+        pub addr: SocketAddr,
+        pub dir: PathBuf,
+        child: Child,
+    }
+
+    impl Drop for TlsServer {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// `key` is `ec` (P-256) or `rsa`. `pages` are (file name, complete HTTP response).
+    /// None (after a loud skip) when the openssl CLI is missing.
+    pub(super) fn tls_server(test: &str, key: &str, pages: &[(&str, &[u8])]) -> Option<TlsServer> {
+        if !common::on_path("openssl") {
+            common::skip(test, "no openssl CLI (apt-get install openssl)");
+            return None;
+        }
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "keeplite-tls-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let newkey: &[&str] = match key {
+            "rsa" => &["-newkey", "rsa:2048"],
+            _ => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+        };
+        let status = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=www.example.com",
+            ])
+            .args(newkey)
+            .args(["-keyout", "key.pem", "-out", "cert.pem"])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "openssl req failed");
+        for (name, response) in pages {
+            std::fs::write(dir.join(name), response).unwrap();
+        }
+        // The port is picked by the kernel, then handed to s_server (a race no other test
+        // here takes part in: they all bind port 0 themselves).
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new("openssl")
+            .args(["s_server", "-tls1_3", "-HTTP"])
+            .args(["-cert", "cert.pem", "-key", "key.pem"])
+            .args(["-accept", &format!("127.0.0.1:{port}")])
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // s_server says ACCEPT once it listens.
+        let mut out = child.stdout.take().unwrap();
+        let mut seen = Vec::new();
+        let mut byte = [0u8; 1];
+        while !seen.ends_with(b"ACCEPT") {
+            match out.read(&mut byte) {
+                Ok(1) => seen.push(byte[0]),
+                _ => panic!("s_server did not start: {}", String::from_utf8_lossy(&seen)),
+            }
+        }
+        // Keep reading its stdout so that it never blocks on a full pipe.
+        thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        Some(TlsServer {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir,
+            child,
+        })
+    }
+
+    const BODY: &[u8] = b"all is well over TLS\n";
+    const OK: &[u8] = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall is well over TLS\n";
+    const FAILING: &[u8] = b"HTTP/1.0 500 Internal Server Error\r\n\r\nbroken\n";
+
+    fn get(page: &str, digest: Option<[u8; 16]>, status_code: Vec<(u16, u16)>) -> HttpUrl {
+        page_url(page, digest, status_code)
+    }
+
+    fn ssl_check(addr: SocketAddr, timeout_ms: u64, u: HttpUrl) -> Check {
+        check_of(addr, timeout_ms, Kind::Ssl(vec![u].into()))
+    }
+
+    #[test]
+    fn ssl_get_status_and_digest() {
+        let Some(server) = tls_server(
+            "ssl_get_status_and_digest",
+            "ec",
+            &[("ok", OK), ("failing", FAILING)],
+        ) else {
+            return;
+        };
+        let up = ssl_check(server.addr, 2000, get("ok", Some(md5(BODY)), vec![]));
+        assert_eq!(run(&up), Ok(WeightEffect::Keep));
+        let wrong_digest = ssl_check(server.addr, 2000, get("ok", Some(md5(b"other")), vec![]));
+        assert_eq!(run(&wrong_digest), Err(Failure::Digest));
+        let wrong_status = ssl_check(server.addr, 2000, get("failing", None, vec![]));
+        assert_eq!(run(&wrong_status), Err(Failure::Status(500)));
+        let accepted = ssl_check(server.addr, 2000, get("failing", None, vec![(500, 500)]));
+        assert_eq!(run(&accepted), Ok(WeightEffect::Keep));
+    }
+
+    /// An RSA certificate: the certificate is not verified, so its RSA-PSS signature over the
+    /// handshake is accepted unchecked as an ECDSA one would be.
+    #[test]
+    fn ssl_get_rsa_certificate() {
+        let Some(server) = tls_server("ssl_get_rsa_certificate", "rsa", &[("ok", OK)]) else {
+            return;
+        };
+        let up = ssl_check(server.addr, 2000, get("ok", Some(md5(BODY)), vec![]));
+        assert_eq!(run(&up), Ok(WeightEffect::Keep));
+    }
+
+    #[test]
+    fn ssl_get_against_plain_http_fails() {
+        // A plain HTTP server answers the ClientHello with an HTTP error.
+        let addr = tcp_server(|mut s, _| {
+            let mut hello = [0u8; 512];
+            let _ = s.read(&mut hello);
+            let _ = s.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\nno TLS here\n");
+        });
+        let check = ssl_check(addr, 1000, get("ok", None, vec![]));
+        let t0 = StdInstant::now();
+        let result = run(&check);
+        assert_eq!(result, Err(Failure::Tls));
+        assert!(
+            t0.elapsed() < Duration::from_millis(500),
+            "failed without waiting"
+        );
+        // A server that accepts and closes at once.
+        let addr = tcp_server(|_, _| {});
+        let result = run(&ssl_check(addr, 1000, get("ok", None, vec![])));
+        assert!(
+            matches!(result, Err(Failure::Closed | Failure::Io(..))),
+            "{result:?}"
+        );
+        // Nothing listening.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let result = run(&ssl_check(port, 1000, get("ok", None, vec![])));
+        assert_eq!(
+            result,
+            Err(Failure::Io(
+                std::io::ErrorKind::ConnectionRefused,
+                Some(libc::ECONNREFUSED)
+            ))
+        );
+    }
+
+    #[test]
+    fn ssl_get_hung_server_times_out() {
+        let check = ssl_check(hung_server(), 300, get("ok", None, vec![]));
+        assert_times_out_at_300ms(&check);
+    }
+
+    /// The ClientHello carries the virtualhost as server name only with `enable_sni` (as
+    /// keepalived), and only a DNS name.
+    #[test]
+    fn ssl_get_sends_sni_with_enable_sni() {
+        let hellos = Arc::new(Mutex::new(Vec::new()));
+        let h = hellos.clone();
+        let addr = tcp_server(move |mut s, _| {
+            let mut hello = vec![0u8; 2048];
+            let n = s.read(&mut hello).unwrap_or(0);
+            hello.truncate(n);
+            h.lock().unwrap().push(hello);
+        });
+        let users = UserDb::default();
+        let cx = Context {
+            track_files: &[],
+            users: &users,
+            script_user: None,
+            script_security: false,
+        };
+        let vs = virtual_server();
+        for (virtualhost, enable_sni, sent) in [
+            ("www.example.com", true, true),
+            ("www.example.com", false, false),
+            ("192.0.2.7", true, false),
+        ] {
+            let checker = Checker {
+                kind: CheckKind::Ssl(HttpCheck {
+                    urls: vec![Url {
+                        path: "/".into(),
+                        digest: None,
+                        status_code: vec![],
+                        virtualhost: None,
+                    }],
+                    virtualhost: Some(virtualhost.into()),
+                    http_protocol: None,
+                    enable_sni,
+                    fast_recovery: false,
+                }),
+                target: CheckTarget::default(),
+                timing: CheckTiming {
+                    connect_timeout: Some(ms(500)),
+                    ..CheckTiming::default()
+                },
+            };
+            let rs = real_server(addr, vec![checker]);
+            let check = Check::prepare(&vs, &rs, &rs.checkers[0], &cx).unwrap();
+            assert!(run(&check).is_err());
+            let hello = hellos.lock().unwrap().pop().unwrap();
+            // A TLS handshake record holding a ClientHello.
+            assert_eq!((hello[0], hello[5]), (22, 1));
+            let has_name = hello
+                .windows(virtualhost.len())
+                .any(|w| w == virtualhost.as_bytes());
+            assert_eq!(has_name, sent, "{virtualhost} enable_sni={enable_sni}");
+        }
+    }
+
+    #[test]
+    fn genhash_https_matches_md5_and_keepalived_genhash() {
+        use keeplite::check::genhash::{genhash, GenhashOptions};
+        let Some(server) = tls_server("genhash_https", "ec", &[("ok", OK)]) else {
+            return;
+        };
+        let url = format!("https://{}/ok", server.addr);
+        let ours = genhash(&url, &GenhashOptions::default()).unwrap();
+        assert_eq!(ours, md5(BODY));
+        assert_keepalived_genhash_agrees(&["-S"], server.addr.port(), "/ok", &ours);
+    }
+
+    /// Many SSL_GET probes in a row: the boxed probe and its buffers are freed each time, and
+    /// the reactor keeps no registration or timer behind.
+    #[test]
+    fn ssl_get_leaves_nothing_behind() {
+        let Some(server) = tls_server("ssl_get_leaves_nothing_behind", "ec", &[("ok", OK)]) else {
+            return;
+        };
+        let check = ssl_check(server.addr, 2000, get("ok", Some(md5(BODY)), vec![]));
+        let mut scratch = Scratch::new();
+        for _ in 0..20 {
+            let result = block_on(check.run(0, 0, &mut scratch)).expect("reactor");
+            assert_eq!(result, Ok(WeightEffect::Keep));
+        }
+        assert_eq!(keeplite::sys::reactor::counts(), (0, 0));
+    }
 }

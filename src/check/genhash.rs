@@ -1,6 +1,8 @@
 //! `keeplite genhash`: the MD5 of a page's body exactly as HTTP_GET computes it, to paste into
 //! a url's `digest` (keepalived's genhash(1)). Blocking: it drives the probe with
-//! `check::executor::block_on`.
+//! `check::executor::block_on`. `https://` urls (genhash's `-S`) need the `tls` feature; the
+//! TLS server name is `--virtualhost`, else the url's host, if it is a DNS name, and the
+//! server's certificate is not verified (as SSL_GET).
 
 use super::http::{host, request};
 use super::outcome::Failure;
@@ -34,7 +36,7 @@ impl Default for GenhashOptions {
 
 #[derive(Debug)]
 pub enum GenhashError {
-    /// Not `http://host[:port][/path]`.
+    /// Not `http[s]://host[:port][/path]`.
     BadUrl(String),
     /// `https://`: needs the `tls` feature.
     NeedsTls,
@@ -47,7 +49,7 @@ impl fmt::Display for GenhashError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GenhashError::BadUrl(url) => {
-                write!(f, "`{url}` is not http://host[:port][/path]")
+                write!(f, "`{url}` is not http[s]://host[:port][/path]")
             }
             GenhashError::NeedsTls => write!(f, "https urls need the `tls` feature"),
             GenhashError::Resolve(host, e) => write!(f, "cannot resolve {host}: {e}"),
@@ -58,25 +60,31 @@ impl fmt::Display for GenhashError {
 
 impl std::error::Error for GenhashError {}
 
-/// A parsed `http://` url: host as written, port, path.
+/// A parsed `http://` or `https://` url: host as written, port, path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpUrl<'a> {
     pub host: &'a str,
     pub port: u16,
     pub path: &'a str,
+    /// `https://`.
+    pub tls: bool,
 }
 
 pub fn parse_url(url: &str) -> Result<HttpUrl<'_>, GenhashError> {
     let bad = || GenhashError::BadUrl(url.to_string());
-    if url
-        .get(..8)
-        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
-    {
-        return Err(GenhashError::NeedsTls);
-    }
-    let rest = match url.get(..7) {
-        Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &url[7..],
-        _ => return Err(bad()),
+    let scheme_is = |scheme: &str| {
+        url.get(..scheme.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+    };
+    let (rest, tls, default_port) = if scheme_is("https://") {
+        if cfg!(not(feature = "tls")) {
+            return Err(GenhashError::NeedsTls);
+        }
+        (&url[8..], true, 443)
+    } else if scheme_is("http://") {
+        (&url[7..], false, 80)
+    } else {
+        return Err(bad());
     };
     let (authority, path) = match rest.find('/') {
         Some(at) => rest.split_at(at),
@@ -85,7 +93,7 @@ pub fn parse_url(url: &str) -> Result<HttpUrl<'_>, GenhashError> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (host, after) = v6.split_once(']').ok_or_else(bad)?;
         match after {
-            "" => (host, 80),
+            "" => (host, default_port),
             _ => (
                 host,
                 after
@@ -97,13 +105,18 @@ pub fn parse_url(url: &str) -> Result<HttpUrl<'_>, GenhashError> {
     } else {
         match authority.rsplit_once(':') {
             Some((host, port)) => (host, port.parse().map_err(|_| bad())?),
-            None => (authority, 80),
+            None => (authority, default_port),
         }
     };
     if host.is_empty() || path.contains(char::is_whitespace) {
         return Err(bad());
     }
-    Ok(HttpUrl { host, port, path })
+    Ok(HttpUrl {
+        host,
+        port,
+        path,
+        tls,
+    })
 }
 
 /// Fetches `url` and returns the status and the body's MD5.
@@ -130,9 +143,39 @@ pub fn fetch_url(url: &str, options: &GenhashOptions) -> Result<Fetched, Genhash
         options.http_protocol.as_ref(),
     );
     let deadline = crate::sys::reactor::refresh_now() + options.timeout;
-    super::executor::block_on(fetch(&target, &request, deadline))
+    let fetched = if parsed.tls {
+        fetch_tls(&target, &request, &parsed, options, deadline)
+    } else {
+        super::executor::block_on(fetch(&target, &request, deadline))
+    };
+    fetched
         .map_err(|e| GenhashError::Fetch(e.into()))?
         .map_err(GenhashError::Fetch)
+}
+
+#[cfg(feature = "tls")]
+fn fetch_tls(
+    target: &Target,
+    request: &[u8],
+    url: &HttpUrl<'_>,
+    options: &GenhashOptions,
+    deadline: crate::time::Instant,
+) -> std::io::Result<Result<Fetched, Failure>> {
+    let name = options.virtualhost.as_deref().unwrap_or(url.host);
+    let name = super::probe::server_name(name);
+    super::executor::block_on(super::probe::fetch_tls(target, request, name, deadline))
+}
+
+/// Unreachable: `parse_url` refuses `https://` without the feature.
+#[cfg(not(feature = "tls"))]
+fn fetch_tls(
+    _: &Target,
+    _: &[u8],
+    _: &HttpUrl<'_>,
+    _: &GenhashOptions,
+    _: crate::time::Instant,
+) -> std::io::Result<Result<Fetched, Failure>> {
+    Ok(Err(Failure::NeedsTls))
 }
 
 /// The MD5 of `url`'s body, for a url's `digest`.
@@ -153,11 +196,21 @@ mod tests {
         let u = parse_url("http://[2001:db8::1]:81/x").unwrap();
         assert_eq!((u.host, u.port, u.path), ("2001:db8::1", 81, "/x"));
         let u = parse_url("http://[::1]/").unwrap();
-        assert_eq!((u.host, u.port), ("::1", 80));
-        assert!(matches!(
-            parse_url("https://x/"),
-            Err(GenhashError::NeedsTls)
-        ));
+        assert_eq!((u.host, u.port, u.tls), ("::1", 80, false));
+        if cfg!(feature = "tls") {
+            let u = parse_url("HTTPS://example.com/x").unwrap();
+            assert_eq!(
+                (u.host, u.port, u.path, u.tls),
+                ("example.com", 443, "/x", true)
+            );
+            let u = parse_url("https://[::1]:8443").unwrap();
+            assert_eq!((u.host, u.port, u.path, u.tls), ("::1", 8443, "/", true));
+        } else {
+            assert!(matches!(
+                parse_url("https://x/"),
+                Err(GenhashError::NeedsTls)
+            ));
+        }
         for bad in [
             "ftp://x/",
             "http://",

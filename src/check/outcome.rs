@@ -39,6 +39,8 @@ pub enum Failure {
     NoUrl,
     /// SSL_GET in a build without the `tls` feature.
     NeedsTls,
+    /// SSL_GET: the TLS handshake failed, or a TLS record was malformed.
+    Tls,
     /// SMTP: the greeting was not 220 (`expected` 220) or HELO's reply not 250.
     SmtpReply { expected: u16, got: u16 },
     /// DNS: the reply's RCODE was not 0 (NOERROR).
@@ -79,6 +81,7 @@ impl fmt::Display for Failure {
             Failure::Digest => write!(f, "MD5 digest differs"),
             Failure::NoUrl => write!(f, "no url to check"),
             Failure::NeedsTls => write!(f, "SSL_GET needs the `tls` feature"),
+            Failure::Tls => write!(f, "TLS handshake failed"),
             Failure::SmtpReply { expected, got } => {
                 write!(f, "SMTP reply {got}, expected {expected}")
             }

@@ -22,6 +22,8 @@ mod http;
 mod misc;
 mod ping;
 mod smtp;
+#[cfg(feature = "tls")]
+mod tls;
 mod udp;
 
 use super::http::ResponseReader;
@@ -44,7 +46,11 @@ use std::path::PathBuf;
 use std::pin::{pin, Pin};
 use std::task::{self, Poll};
 
-pub use http::{fetch, Fetched};
+pub use http::{fetch, server_name, Fetched};
+#[cfg(feature = "tls")]
+pub use tls::{
+    fetch as fetch_tls, READ_BUFFER as TLS_READ_BUFFER, WRITE_BUFFER as TLS_WRITE_BUFFER,
+};
 
 /// Size of the buffer a running probe reads into (see [`Scratch`]). It is also the largest
 /// UDP_CHECK or DNS_CHECK reply looked at: longer replies count as this long.
@@ -131,6 +137,8 @@ pub struct HttpUrl {
     pub digest: Option<[u8; 16]>,
     /// Inclusive ranges; empty means 200-299.
     pub status_code: Box<[(u16, u16)]>,
+    /// SSL_GET with `enable_sni`: the TLS server name (the url's virtualhost, if a DNS name).
+    pub server_name: Option<Box<str>>,
 }
 
 impl HttpUrl {
@@ -248,8 +256,8 @@ impl Check {
         let mut target = Target::new(rs, &checker.target);
         let kind = match &checker.kind {
             CheckKind::Tcp => Kind::Tcp,
-            CheckKind::Http(h) => Kind::Http(http::urls(vs, rs, h, target.addr)),
-            CheckKind::Ssl(h) => Kind::Ssl(http::urls(vs, rs, h, target.addr)),
+            CheckKind::Http(h) => Kind::Http(http::urls(vs, rs, h, target.addr, false)),
+            CheckKind::Ssl(h) => Kind::Ssl(http::urls(vs, rs, h, target.addr, h.enable_sni)),
             CheckKind::Misc(m) => {
                 let run_as = cx
                     .users
@@ -328,7 +336,15 @@ impl Check {
                 Some(u) => within(deadline, pin!(http::get(t, u, scratch))).await,
                 None => Err(Failure::NoUrl),
             },
+            #[cfg(not(feature = "tls"))]
             Kind::Ssl(_) => Err(Failure::NeedsTls),
+            // Boxed: the TLS state is kilobytes, and the checker's long-lived task must not
+            // carry it while idle.
+            #[cfg(feature = "tls")]
+            Kind::Ssl(urls) => match urls.get(usize::from(url)) {
+                Some(u) => within(deadline, Box::pin(tls::get(t, u, scratch)).as_mut()).await,
+                None => Err(Failure::NoUrl),
+            },
             Kind::Misc {
                 script,
                 timeout,
@@ -386,8 +402,40 @@ impl<T, F: Future<Output = Result<T, Failure>>> Future for Within<'_, F> {
     }
 }
 
+/// A byte stream that HTTP_GET and SSL_GET talk over: TCP, or TLS over TCP. The methods
+/// return futures rather than being `async fn`s so that TCP's are `Stream`'s own, without a
+/// wrapping future (whose state would add to every HTTP_GET checker's task).
+pub(crate) trait Conn {
+    /// Writes all of `bytes`.
+    fn write_all<'a>(
+        &'a mut self,
+        bytes: &'a [u8],
+    ) -> impl Future<Output = Result<(), Failure>> + 'a;
+    /// Reads what has arrived into `buf` (0: the end of the stream).
+    fn read<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = Result<usize, Failure>> + 'a;
+}
+
 /// A connected TCP stream on the reactor.
 pub(crate) struct Stream(Async<TcpStream>);
+
+impl Conn for Stream {
+    fn write_all<'a>(
+        &'a mut self,
+        bytes: &'a [u8],
+    ) -> impl Future<Output = Result<(), Failure>> + 'a {
+        Stream::write_all(self, bytes)
+    }
+
+    fn read<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = Result<usize, Failure>> + 'a {
+        Stream::read(self, buf)
+    }
+}
 
 /// A TCP connection to the target, made with its source options.
 pub(crate) async fn connect(t: &Target) -> Result<Stream, Failure> {
@@ -466,6 +514,7 @@ mod tests {
             request: Box::default(),
             digest: None,
             status_code: Box::default(),
+            server_name: None,
         };
         assert!(url.accepts(200) && url.accepts(299));
         assert!(!url.accepts(301) && !url.accepts(199));

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod event;
 pub mod ipvs;
 pub mod process;
+pub mod random;
 pub mod reactor;
 pub mod rtnl;
 pub mod script;

@@ -453,8 +453,8 @@ def report_checker(p, chk, ipvs):
     p("### 3. Checker child restart (IPVS VM, same boot)")
     p()
     p("The checker child is SIGKILLed twice: once after it ran more than a minute (both daemons "
-      "then restart at once), once more a little later (it ran less than a minute: keeplite "
-      "waits 1 s, keepalived 2.2.7 restarts at once: its back-off starts at 0 s). Times are "
+      "then restart at once), once more a little later (it ran less than a minute: both "
+      "restart at once again, their back-off after a stable run being 0, 1, 2, 4 … s). Times are "
       "CLOCK_MONOTONIC in a small C helper polling /proc in the guest; each is the start of the "
       "polling round that saw the change, and under TCG one round (a scan of /proc) takes up to "
       "~50 ms: that is the resolution, and why \"reaped\" can show later than \"forked\": kill → the old child is reaped, → a new child of the parent exists (fork), → "
@@ -491,9 +491,9 @@ def report_restart(p, res):
       "one daemon side by side and the kills one LAN at a time, the master's VRRP child (pid from "
       "`-r FILE`) is SIGKILLed (the watchdog parent stays) at a random phase of its advert "
       f"interval: series **long** after the child ran > {prm['long']:g} s (restart at once), "
-      f"series **short** {prm['short']:g} s after its successor started (keeplite then waits "
-      "1 s; keepalived 2.2.7 restarts at once again: its back-off sequence after a stable run is "
-      "0, 1, 2, 4 … s, keeplite's 1, 2, 4 … s). Kill → fork: a new child of the watchdog exists; → pid file: it wrote its pid; "
+      f"series **short** {prm['short']:g} s after its successor started (both restart at "
+      "once again: their back-off sequence after a stable run is 0, 1, 2, 4 … s, keepalived's "
+      "calc_restart_delay and keeplite's watchdog alike). Kill → fork: a new child of the watchdog exists; → pid file: it wrote its pid; "
       "→ first advert: the monitor saw the next advert from the master's MAC. Gap: the longest "
       "interval between two adverts of the master from 5 advert intervals before the kill to "
       f"{prm['observe']:g} s after it; missed = gap / advert_int − 1. The backup must send "
@@ -538,9 +538,8 @@ def report_restart(p, res):
                         "n": len(ks)}
     p()
     # Targets. After a run of more than a minute both daemons restart at once: no flap, and the
-    # resumed master should not miss an advert. After a short run keeplite waits 1 s: longer
-    # than the backup's Master_Down_Interval when advert_int < 1/3 s, so a takeover is expected
-    # there; shown, not judged.
+    # resumed master should not miss an advert. The short series (the second death within a
+    # minute restarts at once too, the next would wait 1 s) is shown, not judged.
     p("| target (VRRP child restart) | adverts | series | keeplite | keepalived | met (keeplite) |")
     p("|---|---|---|---|---|---|")
     for (impl, version, adv, ser) in keys:

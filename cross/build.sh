@@ -3,14 +3,15 @@
 # container engine) and prints the path of the stripped binary on stdout (everything else goes to
 # stderr).
 #
-#   bash cross/build.sh TARGET [--tiny] [--features LIST]
+#   bash cross/build.sh TARGET [--tiny] [--no-default-features] [--features LIST]
 #
 #   TARGET   x86_64 | aarch64 | armv7 | mipsel, or the full triple:
 #            x86_64-unknown-linux-musl, aarch64-unknown-linux-musl,
 #            armv7-unknown-linux-musleabihf, mipsel-unknown-linux-musl
 #   --tiny   nightly, -Zbuild-std, panic = "immediate-abort", opt-level "z": the smallest
 #            binary for tight flash; a panic then aborts with no message at all
-#   --features  cargo features to enable (e.g. tls)
+#   --features  cargo features to enable
+#   --no-default-features  leave out the default features (tls: SSL_GET), for the smallest flash
 #
 # Toolchain per target: stable with rustup's standard library where rustup serves it for the
 # target (x86_64, aarch64, and armv7 where the mirror has it), otherwise nightly with
@@ -60,9 +61,11 @@ usage() {
 TINY=0
 ARCH=
 FEATURES=
+NO_DEFAULT=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --tiny) TINY=1 ;;
+        --no-default-features) NO_DEFAULT=1 ;;
         --features)
             [ $# -ge 2 ] || usage
             FEATURES=$2
@@ -331,6 +334,9 @@ if [ "$TRIPLE" = mipsel-unknown-linux-musl ]; then
 fi
 
 CARGO_ARGS=(build --locked --manifest-path "$REPO/Cargo.toml" --bin keeplite --target "$TRIPLE")
+if [ "$NO_DEFAULT" -eq 1 ]; then
+    CARGO_ARGS+=(--no-default-features)
+fi
 if [ -n "$FEATURES" ]; then
     CARGO_ARGS+=(--features "$FEATURES")
 fi

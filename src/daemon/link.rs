@@ -4,6 +4,7 @@
 //! Up: heartbeats, the state the parent keeps for a restart (masters, real server health),
 //! status replies, and fatal errors that must stop the daemon.
 
+use crate::sys::process;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -175,21 +176,16 @@ impl Link {
     pub fn fill(&mut self) -> Result<(), LinkError> {
         let mut chunk = [0u8; 16 * 1024];
         loop {
-            match rustix::net::recv(
-                &self.stream,
-                &mut chunk[..],
-                rustix::net::RecvFlags::DONTWAIT,
-            ) {
-                Ok((0, _)) => return Err(LinkError::Closed),
-                Ok((n, _)) => {
+            match process::recv_nowait(&self.stream, &mut chunk) {
+                Ok(Some(0)) => return Err(LinkError::Closed),
+                Ok(Some(n)) => {
                     self.inbox.extend_from_slice(&chunk[..n]);
                     if self.inbox.len() > MAX_MESSAGE + 4 {
                         return Err(LinkError::TooLong(self.inbox.len()));
                     }
                 }
-                Err(rustix::io::Errno::AGAIN) => return Ok(()),
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(LinkError::Io(e.into())),
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(LinkError::Io(e)),
             }
         }
     }

@@ -135,8 +135,9 @@ pub struct VrrpDaemon {
     /// Instances the previous child (or the config before a reload) left as master: they
     /// resume as master at once, their VIPs untouched.
     resume: Vec<InstanceKey>,
-    /// The masters last reported to the watchdog.
-    reported_masters: Vec<InstanceKey>,
+    /// Per instance, whether it was master when last reported to the watchdog (empty before
+    /// the first report).
+    reported_master: Vec<bool>,
     /// A new config from the watchdog, applied when the loop returns.
     reload: Option<Config>,
 }
@@ -369,7 +370,7 @@ impl VrrpDaemon {
             announce_queue: Vec::new(),
             announce_next: HashMap::new(),
             resume,
-            reported_masters: Vec::new(),
+            reported_master: Vec::new(),
             reload: None,
         })
     }
@@ -471,17 +472,27 @@ impl VrrpDaemon {
     /// Tells the watchdog which instances are master, when that changes, so that a restarted
     /// child resumes them.
     fn report_masters(&mut self, parent: &mut ParentLink) {
-        let masters: Vec<InstanceKey> = self
+        // Called every loop turn: compares states without allocating, builds the report only
+        // when a state changed.
+        let is_master = |f: &proto::Instance| f.state() == proto::State::Master;
+        let unchanged = self.fsms.len() == self.reported_master.len()
+            && self
+                .fsms
+                .iter()
+                .zip(&self.reported_master)
+                .all(|(f, &was)| is_master(f) == was);
+        if unchanged {
+            return;
+        }
+        self.reported_master = self.fsms.iter().map(is_master).collect();
+        let masters = self
             .fsms
             .iter()
             .zip(&self.config.instances)
-            .filter(|(f, _)| f.state() == proto::State::Master)
+            .filter(|(f, _)| is_master(f))
             .map(|(_, i)| instance_key(i))
             .collect();
-        if masters != self.reported_masters {
-            parent.send(&ToParent::Masters(masters.clone()));
-            self.reported_masters = masters;
-        }
+        parent.send(&ToParent::Masters(masters));
     }
 
     fn status(&self) -> ChildStatus {

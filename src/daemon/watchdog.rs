@@ -124,6 +124,24 @@ struct Child {
     wanted: bool,
 }
 
+impl Child {
+    /// A child not started yet, due to start at `now`.
+    fn new(role: Role, now: Instant) -> Child {
+        Child {
+            role,
+            pid: None,
+            link: None,
+            started: now,
+            last_beat: now,
+            restarts: 0,
+            pending_delay: Micros(0),
+            restart_at: Some(now),
+            resume: Resume::default(),
+            wanted: true,
+        }
+    }
+}
+
 struct PendingStatus {
     client: UnixStream,
     deadline: Instant,
@@ -192,18 +210,7 @@ pub fn run(config: Config, opts: Options, wd: WatchdogOptions, child_main: Child
         }
     }
     for role in roles {
-        w.children.push(Child {
-            role,
-            pid: None,
-            link: None,
-            started: now,
-            last_beat: now,
-            restarts: 0,
-            pending_delay: Micros(0),
-            restart_at: Some(now),
-            resume: Resume::default(),
-            wanted: true,
-        });
+        w.children.push(Child::new(role, now));
     }
     info!("keeplite {} starting", env!("CARGO_PKG_VERSION"));
     w.run_loop()
@@ -576,18 +583,7 @@ impl Watchdog {
         }
         for role in roles {
             if !self.children.iter().any(|c| c.role == role) {
-                self.children.push(Child {
-                    role,
-                    pid: None,
-                    link: None,
-                    started: now,
-                    last_beat: now,
-                    restarts: 0,
-                    pending_delay: Micros(0),
-                    restart_at: Some(now),
-                    resume: Resume::default(),
-                    wanted: true,
-                });
+                self.children.push(Child::new(role, now));
             }
         }
         Ok("reloaded".into())

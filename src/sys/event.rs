@@ -367,28 +367,10 @@ impl EventLoop {
     }
 
     fn read_signals(&mut self) -> io::Result<SignalSet> {
-        let mut set = SignalSet::EMPTY;
-        let Some(fd) = &self.signalfd else {
-            return Ok(set);
-        };
-        let mut buf = [0u8; SIGINFO_LEN * 8];
-        loop {
-            let n = match rustix::io::read(fd, &mut buf) {
-                Ok(n) => n,
-                Err(Errno::AGAIN) | Err(Errno::INTR) => break,
-                Err(e) => return Err(e.into()),
-            };
-            for record in buf[..n].chunks_exact(SIGINFO_LEN) {
-                let signo = u32::from_ne_bytes([record[0], record[1], record[2], record[3]]);
-                if let Some(signal) = i32::try_from(signo).ok().and_then(Signal::from_number) {
-                    set.insert(signal);
-                }
-            }
-            if n < buf.len() {
-                break;
-            }
+        match &self.signalfd {
+            Some(fd) => read_signalfd(fd),
+            None => Ok(SignalSet::EMPTY),
         }
-        Ok(set)
     }
 }
 
@@ -438,7 +420,9 @@ pub fn block_signals(signals: SignalSet) -> io::Result<()> {
     Ok(())
 }
 
-fn open_signalfd(signals: SignalSet) -> io::Result<OwnedFd> {
+/// Blocks `signals` in the calling thread and opens a non-blocking signalfd for them (the
+/// event loop's, and the checker's reactor's).
+pub(crate) fn open_signalfd(signals: SignalSet) -> io::Result<OwnedFd> {
     block_signals(signals)?;
     let set = sigset(signals)?;
     // SAFETY: -1 asks for a new fd; `set` is initialised; the flags are valid for signalfd.
@@ -448,6 +432,29 @@ fn open_signalfd(signals: SignalSet) -> io::Result<OwnedFd> {
     }
     // SAFETY: signalfd returned a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Every signal queued on a signalfd, read until it is empty.
+pub(crate) fn read_signalfd(fd: &OwnedFd) -> io::Result<SignalSet> {
+    let mut set = SignalSet::EMPTY;
+    let mut buf = [0u8; SIGINFO_LEN * 8];
+    loop {
+        let n = match rustix::io::read(fd, &mut buf) {
+            Ok(n) => n,
+            Err(Errno::AGAIN) | Err(Errno::INTR) => break,
+            Err(e) => return Err(e.into()),
+        };
+        for record in buf[..n].chunks_exact(SIGINFO_LEN) {
+            let signo = u32::from_ne_bytes([record[0], record[1], record[2], record[3]]);
+            if let Some(signal) = i32::try_from(signo).ok().and_then(Signal::from_number) {
+                set.insert(signal);
+            }
+        }
+        if n < buf.len() {
+            break;
+        }
+    }
+    Ok(set)
 }
 
 /// Sends `signal` to the calling thread only (pthread_kill on itself). A process-wide kill(2)

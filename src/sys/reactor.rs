@@ -23,11 +23,11 @@
 //! registration that reuses the slot.
 
 use crate::sys::clock;
-use crate::sys::event::{block_signals, Signal, SignalSet};
+use crate::sys::event::{block_signals, open_signalfd, read_signalfd, SignalSet};
 use crate::time::{Instant, Micros};
 use rustix::buffer::spare_capacity;
 use rustix::event::epoll;
-use rustix::fd::{AsFd, FromRawFd, OwnedFd};
+use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::time::Timespec;
 use std::cell::RefCell;
@@ -46,9 +46,6 @@ const MAX_WAIT: Micros = Micros(3_600_000_000);
 /// Epoll data of the signalfd. Registration data is `generation << 32 | index`, and indices stay
 /// below `u32::MAX`.
 const SIGNAL_DATA: u64 = u64::MAX;
-
-/// Size of `struct signalfd_siginfo` (linux/signalfd.h); `ssi_signo` is its first u32.
-const SIGINFO_LEN: usize = 128;
 
 /// What a registered fd has reported since its last `EAGAIN`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -448,7 +445,7 @@ pub fn wait(deadline: Option<Instant>) -> io::Result<SignalSet> {
         core.events = events;
         if signal_ready {
             if let Some(fd) = &core.signalfd {
-                signals = read_signals(fd)?;
+                signals = read_signalfd(fd)?;
             }
         }
         let now = core.now;
@@ -721,59 +718,10 @@ impl Drop for Sleep {
     }
 }
 
-fn sigset(signals: SignalSet) -> io::Result<libc::sigset_t> {
-    // SAFETY: sigset_t is plain data; the zeroed value is only a placeholder that sigemptyset
-    // overwrites before any other use.
-    let mut set: libc::sigset_t = unsafe { core::mem::zeroed() };
-    // SAFETY: `set` is a valid, writable sigset_t.
-    if unsafe { libc::sigemptyset(&mut set) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    for signal in signals.iter() {
-        // SAFETY: `set` is an initialised sigset_t and the signal numbers are valid ones.
-        if unsafe { libc::sigaddset(&mut set, signal.number()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(set)
-}
-
-fn open_signalfd(signals: SignalSet) -> io::Result<OwnedFd> {
-    let set = sigset(signals)?;
-    // SAFETY: -1 asks for a new fd; `set` is initialised; the flags are valid for signalfd.
-    let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: signalfd returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn read_signals(fd: &OwnedFd) -> io::Result<SignalSet> {
-    let mut set = SignalSet::EMPTY;
-    let mut buf = [0u8; SIGINFO_LEN * 8];
-    loop {
-        let n = match rustix::io::read(fd, &mut buf) {
-            Ok(n) => n,
-            Err(Errno::AGAIN) | Err(Errno::INTR) => break,
-            Err(e) => return Err(e.into()),
-        };
-        for record in buf[..n].chunks_exact(SIGINFO_LEN) {
-            let signo = u32::from_ne_bytes([record[0], record[1], record[2], record[3]]);
-            if let Some(signal) = i32::try_from(signo).ok().and_then(Signal::from_number) {
-                set.insert(signal);
-            }
-        }
-        if n < buf.len() {
-            break;
-        }
-    }
-    Ok(set)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::event::Signal;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::task::Wake;

@@ -5,10 +5,14 @@
 //! persistence with granularity, UDP with UDP_CHECK, IPv6, every scheduler, inhibit_on_failure,
 //! a sorry server and quorum; `tests/lb_vm/guest.sh` checks the table against `ipvsadm -Ln` at
 //! every step, kills and restarts real servers (timing how long keeplite takes to notice), and
-//! checks what SIGTERM leaves with and without `-I`. It prints one PASS/FAIL line per check.
-//! When the host has keepalived, the guest then runs it on the same config as the reference
-//! (`tests/lb_vm/pack-keepalived.sh` packs it with its libraries): its table must be the one
-//! the guest expects of keeplite.
+//! checks what SIGTERM leaves with and without `-I`. Then, on a configuration of its own, the
+//! `notify_fifo` / `lvs_notify_fifo` lines (IPv4, IPv6, fwmark, groups of addresses and of
+//! fwmarks) while a real server stops and starts, quorum is lost and gained, a reload drops a
+//! virtual server and SIGTERM sends omega's lines: exactly keepalived 2.2.7's text. It prints
+//! one PASS/FAIL line per check. When the host has keepalived, the guest then runs it on the
+//! same configs as the reference (`tests/lb_vm/pack-keepalived.sh` packs it with its
+//! libraries): its table must be the one the guest expects of keeplite, and its FIFO lines the
+//! very ones expected of keeplite.
 //!
 //! Host needs: root, qemu-system-x86 (apt), apt-get and friends (the harness fetches Debian's
 //! kernel, busybox and ipvsadm), the rustup target x86_64-unknown-linux-musl (keeplite runs in

@@ -29,7 +29,7 @@ use crate::lvs::{owned_keys, CheckerId, Event, HealthState, Lvs};
 use crate::sys::event::{Signal, SignalSet};
 use crate::sys::ipvs::Ipvs;
 use crate::sys::reactor::{self, Readiness};
-use crate::sys::script::UserDb;
+use crate::sys::script::{Child, UserDb};
 use crate::time::Micros;
 use crate::wire::ipvs::ServiceKey;
 use log::{error, info, warn};
@@ -77,6 +77,7 @@ pub fn run_child(mut link: Link, opts: Options) -> i32 {
     };
     let mut health = resume.health;
     let mut previous: Vec<ServiceKey> = Vec::new();
+    let mut carry = Carry::default();
     loop {
         let mut round = Round {
             parent: &mut parent,
@@ -85,14 +86,17 @@ pub fn run_child(mut link: Link, opts: Options) -> i32 {
             users: &users,
             opts: &opts,
         };
-        match round.run(&config, &health, &previous) {
+        match round.run(&config, &health, &previous, carry) {
             Ok(End::Stop) => return 0,
             Ok(End::Reload {
                 config: new,
                 health: now,
+                carry: next,
             }) => {
                 previous = owned_keys(&config);
-                config = *new;
+                let before = std::mem::replace(&mut config, *new);
+                carry = next;
+                carry.before = Some(Box::new(before));
                 health = now;
             }
             Err(e) => {
@@ -109,7 +113,25 @@ enum End {
     Reload {
         config: Box<Config>,
         health: Vec<Health>,
+        carry: Carry,
     },
+}
+
+/// What a reload hands from one round to the next besides the real servers' health, so that
+/// the notifications follow keepalived's reload (check_daemon.c reload_check_thread,
+/// ipwrapper.c clear_diff_services): the FIFOs are reopened first, then the real servers the
+/// new config drops go down (notify_down and their line), and the virtual servers it keeps keep
+/// their quorum state (quorum_up/down and the line only where it changes).
+#[derive(Default)]
+struct Carry {
+    /// The config before the reload: the dropped servers' scripts and lines are its.
+    before: Option<Box<Config>>,
+    /// Those servers' notifications, indices into `before`.
+    dropped: Vec<Event>,
+    /// The quorum state of each virtual server, by [`vs_label`].
+    quorum: Vec<(String, bool)>,
+    /// Notify scripts still running, reaped by the next round.
+    children: Vec<Child>,
 }
 
 /// What lives across rounds (reloads).
@@ -123,12 +145,14 @@ struct Round<'a> {
 
 impl Round<'_> {
     /// One config's run: `resume` are real server states to start from, `previous` the
-    /// services the config before a reload owned (removed if this one does not have them).
+    /// services the config before a reload owned (removed if this one does not have them),
+    /// `carry` what else the round before a reload left.
     fn run(
         &mut self,
         config: &Config,
         resume: &[Health],
         previous: &[ServiceKey],
+        carry: Carry,
     ) -> Result<End, String> {
         let users = self.users;
         let owned = owned_keys(config);
@@ -136,7 +160,15 @@ impl Round<'_> {
         managed.extend(previous.iter().filter(|k| !owned.contains(k)).cloned());
         let mut current = kernel_table(self.ipvs, &managed);
         let (start_health, resumed) = initial_health(config, resume);
-        let (mut lvs, start_events) = Lvs::start(config, start_health);
+        let known_quorum = |v: usize| {
+            let label = vs_label(&config.virtual_servers[v]);
+            carry
+                .quorum
+                .iter()
+                .find(|(l, _)| *l == label)
+                .map(|&(_, up)| up)
+        };
+        let (mut lvs, start_events) = Lvs::start_with(config, start_health, known_quorum);
         let wanted = lvs.desired(config);
         let ops = diff(&wanted, &current, &managed);
         if resumed > 0 {
@@ -148,7 +180,12 @@ impl Round<'_> {
         apply_ops(self.ipvs, &mut current, ops);
         // The real global_defs: script_user and enable_script_security apply to notify_up/down
         // and quorum_up/down too.
-        let mut notifier = Notifier::scripts_only(config, users.clone());
+        let mut notifier = Notifier::for_checker(config, users.clone(), reactor::now());
+        notifier.adopt(carry.children);
+        if let Some(before) = &carry.before {
+            run_events(before, &mut notifier, &carry.dropped);
+        }
+        drop(carry.before);
         run_events(config, &mut notifier, &start_events);
         info!(
             "keeplite {} checker: {} virtual server(s), {} IPVS service(s)",
@@ -345,18 +382,30 @@ impl Round<'_> {
                     let ops = diff(&Vec::new(), &current, &gone);
                     apply_ops(self.ipvs, &mut current, ops);
                 }
-                // notify scripts still running are reaped by the next round's notifier.
+                let carry = Carry {
+                    before: None,
+                    dropped: dropped_events(config, &lvs, &new),
+                    quorum: (0..config.virtual_servers.len())
+                        .map(|v| (vs_label(&config.virtual_servers[v]), lvs.quorum_up(v)))
+                        .collect(),
+                    // Closes the FIFOs (the next round opens them again, maybe others).
+                    children: notifier.into_children(),
+                };
                 self.parent.send(&ToParent::Health(report.clone()));
                 Ok(End::Reload {
                     config: Box::new(new),
                     health: report,
+                    carry,
                 })
             }
             Ok(None) => {
                 info!("stopping");
-                let events = lvs.shutdown_actions(config);
-                run_events(config, &mut notifier, &events);
+                // keepalived kills its scripts, the FIFO readers among them, before the
+                // shutdown notifications, and sends none with -I (it leaves IPVS as it is).
+                notifier.stop_readers();
                 if !self.opts.dont_release_ipvs {
+                    let events = lvs.shutdown_actions(config);
+                    run_events(config, &mut notifier, &events);
                     let ops = diff(&Vec::new(), &current, &managed);
                     apply_ops(self.ipvs, &mut current, ops);
                 }
@@ -525,25 +574,45 @@ fn apply_ops(ipvs: &mut Ipvs, current: &mut Table, ops: Vec<Op>) {
     }
 }
 
+/// Each event's script and FIFO line, and a log line for quorum changes.
 fn run_events(config: &Config, notifier: &mut Notifier, events: &[Event]) {
     let now = reactor::now();
-    for event in events {
-        let command = match *event {
-            Event::RealServerUp { vs, rs } => {
-                &config.virtual_servers[vs].real_servers[rs].notify_up
-            }
-            Event::RealServerDown { vs, rs } => {
-                &config.virtual_servers[vs].real_servers[rs].notify_down
-            }
-            Event::QuorumUp { vs } => {
-                info!("virtual server {vs}: quorum up");
-                &config.virtual_servers[vs].quorum_up
-            }
-            Event::QuorumDown { vs } => {
-                info!("virtual server {vs}: quorum down");
-                &config.virtual_servers[vs].quorum_down
-            }
-        };
-        notifier.run_command(now, command);
+    for &event in events {
+        match event {
+            Event::QuorumUp { vs } => info!("virtual server {vs}: quorum up"),
+            Event::QuorumDown { vs } => info!("virtual server {vs}: quorum down"),
+            Event::RealServerUp { .. } | Event::RealServerDown { .. } => {}
+        }
+        notifier.lvs_event(now, config, event);
     }
+}
+
+/// What a reload to `new` drops from `config`: the notifications of
+/// [`Lvs::reload_drop_actions`], the virtual servers matched by [`vs_label`] and the real
+/// servers by address and port.
+fn dropped_events(config: &Config, lvs: &Lvs, new: &Config) -> Vec<Event> {
+    let labels: Vec<String> = new.virtual_servers.iter().map(vs_label).collect();
+    let counterpart: Vec<Option<&VirtualServer>> = config
+        .virtual_servers
+        .iter()
+        .map(|vs| {
+            let label = vs_label(vs);
+            labels
+                .iter()
+                .position(|l| *l == label)
+                .map(|i| &new.virtual_servers[i])
+        })
+        .collect();
+    lvs.reload_drop_actions(
+        config,
+        |v| counterpart[v].is_some(),
+        |v, r| {
+            let rs = &config.virtual_servers[v].real_servers[r];
+            counterpart[v].is_some_and(|n| {
+                n.real_servers
+                    .iter()
+                    .any(|k| k.addr == rs.addr && k.port == rs.port)
+            })
+        },
+    )
 }

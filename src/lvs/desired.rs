@@ -395,8 +395,8 @@ fn destination(
 
 /// Only NAT rewrites the port. keepalived sets a DR/TUN server's port to the virtual server's
 /// (0 for a fwmark service, which has none); in a group, whose entries may differ, it keeps the
-/// configured port.
-fn destination_port(vs: &VirtualServer, method: Method, configured: u16) -> u16 {
+/// configured port. Also the port keepalived names the real server by (notify FIFO lines).
+pub fn destination_port(vs: &VirtualServer, method: Method, configured: u16) -> u16 {
     match (&vs.key, method) {
         (Declared::Addr { port, .. }, Method::Nat) if configured == 0 => *port,
         (_, Method::Nat) | (Declared::Group { .. }, _) => configured,

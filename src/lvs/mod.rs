@@ -69,13 +69,32 @@ impl Lvs {
     /// filled in) and evaluates each virtual server's quorum once, as keepalived does when it
     /// first fills IPVS. The events are the quorum notifications of that start.
     pub fn start(config: &Config, health: HealthState) -> (Lvs, Vec<Event>) {
+        Self::start_with(config, health, |_| None)
+    }
+
+    /// [`Lvs::start`] after a reload: a virtual server whose quorum state `known` gives (the
+    /// old config had it) keeps that state, as keepalived copies `quorum_state_up`, and is
+    /// re-evaluated from it: an event only if it changes. The others start as new.
+    pub fn start_with(
+        config: &Config,
+        health: HealthState,
+        known: impl Fn(usize) -> Option<bool>,
+    ) -> (Lvs, Vec<Event>) {
         let mut events = Vec::new();
         let quorum = config
             .virtual_servers
             .iter()
             .enumerate()
             .map(|(i, vs)| {
-                let (state, change) = QuorumState::start(vs, health.live_weight(config, i));
+                let live = health.live_weight(config, i);
+                let (state, change) = match known(i) {
+                    Some(up) => {
+                        let mut state = QuorumState::with_up(up);
+                        let change = state.update(vs, live);
+                        (state, change)
+                    }
+                    None => QuorumState::start(vs, live),
+                };
                 events.extend(change.map(|c| quorum_event(i, c)));
                 state
             })
@@ -201,18 +220,55 @@ impl Lvs {
             if !vs.omega {
                 continue;
             }
-            let sorry_serving = vs.sorry_server.is_some() && !self.quorum_up(v);
-            for (r, rs) in vs.real_servers.iter().enumerate() {
-                let inhibit = rs.inhibit_on_failure.unwrap_or(vs.inhibit_on_failure);
-                // keepalived notifies the servers it removes from IPVS: one the sorry server
-                // displaced is not there any more (unless inhibit kept it with weight 0).
-                if self.health.is_alive(v, r) && (!sorry_serving || inhibit) {
+            for r in 0..vs.real_servers.len() {
+                if self.in_pool(config, v, r) {
                     events.push(Event::RealServerDown { vs: v, rs: r });
                 }
             }
             events.push(Event::QuorumDown { vs: v });
         }
         events
+    }
+
+    /// The notifications keepalived sends for what a reload drops (ipwrapper.c
+    /// clear_diff_services, whatever `omega`): each dropped real server still in the pool goes
+    /// down; a virtual server dropped as a whole then loses its quorum if it held it. `kept(v)`
+    /// is the new config's virtual server for `v`, if any; `kept_rs(v, r)` whether the new
+    /// config still has real server `r` of `v`. (Whether the servers left behind in a kept
+    /// virtual server still hold quorum is for [`Lvs::start_with`] to say.)
+    pub fn reload_drop_actions(
+        &self,
+        config: &Config,
+        kept: impl Fn(usize) -> bool,
+        kept_rs: impl Fn(usize, usize) -> bool,
+    ) -> Vec<Event> {
+        let mut events = Vec::new();
+        for (v, vs) in config.virtual_servers.iter().enumerate() {
+            let whole = !kept(v);
+            for r in 0..vs.real_servers.len() {
+                if (whole || !kept_rs(v, r)) && self.in_pool(config, v, r) {
+                    events.push(Event::RealServerDown { vs: v, rs: r });
+                }
+            }
+            if whole && self.quorum_up(v) {
+                events.push(Event::QuorumDown { vs: v });
+            }
+        }
+        events
+    }
+
+    /// keepalived notifies the servers it removes from IPVS: an alive one the sorry server
+    /// displaced is not there any more (unless inhibit kept it with weight 0).
+    fn in_pool(&self, config: &Config, v: usize, r: usize) -> bool {
+        let Some(vs) = config.virtual_servers.get(v) else {
+            return false;
+        };
+        let Some(rs) = vs.real_servers.get(r) else {
+            return false;
+        };
+        let sorry_serving = vs.sorry_server.is_some() && !self.quorum_up(v);
+        let inhibit = rs.inhibit_on_failure.unwrap_or(vs.inhibit_on_failure);
+        self.health.is_alive(v, r) && (!sorry_serving || inhibit)
     }
 
     fn alive_changed(&mut self, config: &Config, vs: usize, rs: usize, alive: bool) -> Update {

@@ -866,6 +866,70 @@ fn omega_skips_servers_the_sorry_server_displaced() {
 }
 
 #[test]
+fn a_reload_keeps_the_quorum_state_it_knows() {
+    let c = four_checked("quorum 3\n hysteresis 1");
+    // Live weight 4 (every server starts up): a new virtual server gains quorum (4 >= 3 + 1).
+    let (_, events) = Lvs::start_with(&c, HealthState::initial(&c), |_| None);
+    assert_eq!(events, vec![Event::QuorumUp { vs: 0 }]);
+    // Known up: kept, no event (keepalived copies quorum_state_up on reload).
+    let (lvs, events) = Lvs::start_with(&c, HealthState::initial(&c), |_| Some(true));
+    assert!(events.is_empty());
+    assert!(lvs.quorum_up(0));
+    // Known down: regained from there, with its event.
+    let (lvs, events) = Lvs::start_with(&c, HealthState::initial(&c), |_| Some(false));
+    assert_eq!(events, vec![Event::QuorumUp { vs: 0 }]);
+    assert!(lvs.quorum_up(0));
+    // Known up with 3 alive (3 >= 3 - 1): the hysteresis keeps it, where a start would not
+    // gain it (3 < 3 + 1).
+    let mut health = HealthState::initial(&c);
+    health.set_checker(&c, ck(0, 3), false, 0);
+    let (lvs, events) = Lvs::start_with(&c, health.clone(), |_| Some(true));
+    assert!(events.is_empty() && lvs.quorum_up(0));
+    let (lvs, events) = Lvs::start_with(&c, health, |_| None);
+    assert!(events.is_empty() && !lvs.quorum_up(0));
+}
+
+#[test]
+fn a_reload_notifies_the_real_servers_it_drops() {
+    let c = config(&format!(
+        "virtual_server 10.0.0.1 80 {{ {TWO_CHECKED} }}
+        virtual_server 10.0.0.2 80 {{ {TWO_CHECKED} }}
+        virtual_server 10.0.0.3 80 {{ {TWO_CHECKED} }}"
+    ));
+    let (mut lvs, _) = started(&c);
+    lvs.checker_result(&c, ck(0, 1), false);
+    lvs.checker_result(&c, ck(2, 0), false);
+    lvs.checker_result(&c, ck(2, 1), false);
+    // 10.0.0.1 dropped whole (its alive server goes down, then its quorum), 10.0.1.2 dropped
+    // from 10.0.0.2 (which keeps its quorum for the next round to judge), 10.0.0.3 dropped
+    // with nothing alive and no quorum: nothing to say.
+    let events = lvs.reload_drop_actions(&c, |v| v == 1, |v, r| v == 1 && r == 0);
+    assert_eq!(
+        events,
+        vec![
+            Event::RealServerDown { vs: 0, rs: 0 },
+            Event::QuorumDown { vs: 0 },
+            Event::RealServerDown { vs: 1, rs: 1 },
+        ]
+    );
+    // Kept whole: nothing.
+    assert!(lvs
+        .reload_drop_actions(&c, |_| true, |_, _| true)
+        .is_empty());
+}
+
+#[test]
+fn a_reload_skips_servers_the_sorry_server_displaced() {
+    let c = four_checked("quorum 4\n sorry_server 10.0.9.9 80");
+    let (mut lvs, _) = started(&c);
+    lvs.checker_result(&c, ck(0, 0), false);
+    assert!(!lvs.quorum_up(0));
+    assert!(lvs
+        .reload_drop_actions(&c, |_| false, |_, _| false)
+        .is_empty());
+}
+
+#[test]
 fn unknown_indices_change_nothing() {
     let c = four_checked("");
     let (mut lvs, _) = started(&c);

@@ -9,7 +9,8 @@
 # persistent and IPv6 services; a killed server (connections refused) leaves and comes back,
 # with times measured against the configured bounds; a server failing its HTTP check (404);
 # the sorry server and quorum (one server killed, one cut off: probes time out); SIGTERM with
-# and without -I; a restart over an edited table; the keepalived reference run.
+# and without -I; a restart over an edited table; the notify FIFOs' lines (fifo_step, on a
+# configuration of its own); the keepalived reference run (the table, then the FIFO step).
 #
 # Topology (all in the VM): this namespace is the director; real servers are busybox httpd, one
 # network namespace each (unshare -n + a veth hN/rN), at 192.168.100.N (N = 2, 3, 4; 2 also at
@@ -520,6 +521,297 @@ dump_log() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# The notify FIFOs (step 8, and again for the reference): a configuration of its own,
+# /tmp/fifo.conf, with 192.168.100.2 in an IPv4 service (quorum 2, omega), an IPv6 one, a
+# fwmark one (DR: keepalived names the server without a port), a group of addresses and a group
+# of fwmarks (no protocol). notify_fifo is a FIFO the guest made and reads with a cat of its
+# own; lvs_notify_fifo is made by the daemon (mode 0600, given to script_user nobody) and read by
+# its lvs_notify_fifo_script, which gets the FIFO's path as its last argument. .2 stops and
+# starts again, then the daemon stops: each FIFO must carry exactly keepalived 2.2.7's lines
+# (check/ipwrapper.c: "RS <rs> <vs> UP|DOWN" and "VS <vs> UP|DOWN").
+
+FIFO_CONF=/tmp/fifo.conf
+cat >"$FIFO_CONF" <<'EOF'
+global_defs {
+    router_id lb_fifo
+    script_user nobody
+    enable_script_security
+    notify_fifo /tmp/notify.fifo
+    lvs_notify_fifo /tmp/lvs.fifo
+    lvs_notify_fifo_script /lb_fifo_reader.sh
+}
+virtual_server_group fifo_group {
+    10.0.2.10-11 80
+}
+virtual_server_group fifo_marks {
+    fwmark 21
+}
+virtual_server 10.0.2.1 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    quorum 2
+    omega
+    real_server 192.168.100.2 80 {
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+    real_server 192.168.100.3 80 {
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+virtual_server 2001:db8:10::200 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 2001:db8:100::2 80 {
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+virtual_server fwmark 20 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    real_server 192.168.100.2 {
+        TCP_CHECK {
+            connect_port 80
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+virtual_server group fifo_group {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 192.168.100.2 80 {
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+virtual_server group fifo_marks {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    real_server 192.168.100.2 80 {
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+EOF
+printf '%s\n' '#!/bin/sh' \
+    'echo "uid=$(id -u) args=$*" >>/tmp/lvs-reader.log' \
+    'exec cat "$1" >>/tmp/lvs-fifo.log' >/lb_fifo_reader.sh
+chmod 755 /lb_fifo_reader.sh
+
+# At the start every service gains quorum, in the configuration's order.
+FIFO_START='VS [10.0.2.1]:tcp:80 UP
+VS [2001:db8:10::200]:tcp:80 UP
+VS FWM 20 UP
+VS [fifo_group]:0 UP
+VS [fifo_marks]:0 UP'
+# fifo_rs STATE: .2 goes STATE in each service, which loses or gains quorum with it.
+fifo_rs() {
+    printf '%s\n' \
+        "RS [192.168.100.2]:tcp:80 [10.0.2.1]:tcp:80 $1" \
+        "VS [10.0.2.1]:tcp:80 $1" \
+        "RS [2001:db8:100::2]:tcp:80 [2001:db8:10::200]:tcp:80 $1" \
+        "VS [2001:db8:10::200]:tcp:80 $1" \
+        "RS [192.168.100.2]:none:0 FWM 20 $1" \
+        "VS FWM 20 $1" \
+        "RS [192.168.100.2]:tcp:80 [fifo_group]:0 $1" \
+        "VS [fifo_group]:0 $1" \
+        "RS [192.168.100.2]:none:80 [fifo_marks]:0 $1" \
+        "VS [fifo_marks]:0 $1"
+}
+# A reload that drops the group of fwmarks: its real server goes down, then its quorum.
+FIFO_RELOAD='RS [192.168.100.2]:none:80 [fifo_marks]:0 DOWN
+VS [fifo_marks]:0 DOWN'
+# SIGTERM: omega sends 10.0.2.1's servers and quorum down.
+FIFO_STOP='RS [192.168.100.2]:tcp:80 [10.0.2.1]:tcp:80 DOWN
+RS [192.168.100.3]:tcp:80 [10.0.2.1]:tcp:80 DOWN
+VS [10.0.2.1]:tcp:80 DOWN'
+
+# fifo_missing FILE WANT: the lines of WANT that FILE lacks (each as often as WANT has it).
+fifo_missing() {
+    echo "$2" | awk -v f="$1" '
+        BEGIN { while ((getline l < f) > 0) have[l]++ }
+        { if (have[$0] > 0) have[$0]--; else print }'
+}
+
+# fifo_wait LABEL FILE WANT LIMIT_CS: waits until FILE holds every line of WANT.
+fifo_wait() {
+    t0=$(now_cs)
+    while [ -n "$(fifo_missing "$2" "$3")" ]; do
+        if [ $(($(now_cs) - t0)) -gt "$4" ]; then
+            fail "$1: after $(secs $(($(now_cs) - t0))) s these lines are still missing:"
+            fifo_missing "$2" "$3" | sed 's/^/    /'
+            return 1
+        fi
+        sleep 0.2
+    done
+    pass "$1: its lines arrived within $(secs $(($(now_cs) - t0))) s"
+}
+
+# fifo_same LABEL FILE WANT: FILE holds exactly the lines of WANT, in any order.
+fifo_same() {
+    got=$(sort "$2")
+    want=$(echo "$3" | sort)
+    if [ "$got" = "$want" ]; then
+        pass "$1: exactly the $(echo "$want" | wc -l) lines keepalived writes"
+    else
+        fail "$1: diff want got:"
+        echo "$want" >/tmp/want
+        echo "$got" >/tmp/got
+        diff /tmp/want /tmp/got | sed 's/^/    /'
+    fi
+}
+
+# fifo_in_order FILE LINE...: each LINE is in FILE, after the one before it.
+fifo_in_order() {
+    f=$1
+    shift
+    last=0
+    for l in "$@"; do
+        n=$(awk -v l="$l" -v after="$last" 'NR > after && $0 == l { print NR; exit }' "$f")
+        [ -n "$n" ] || return 1
+        last=$n
+    done
+}
+
+# fifo_step LABEL: the FIFO step for $DAEMON; its lines are kept in /tmp/fifo-$DAEMON.lines.
+# A reload in the middle drops the group of fwmarks: its server and quorum go down, the other
+# services keep their state and write nothing, the FIFOs are closed and opened again (the one
+# the daemon made is made anew, and its reader script started again).
+fifo_step() {
+    label=$1
+    rm -f /tmp/notify.fifo /tmp/lvs.fifo /tmp/fifo-stop
+    : >/tmp/notify-fifo.log
+    : >/tmp/lvs-fifo.log
+    : >/tmp/lvs-reader.log
+    chmod 666 /tmp/lvs-fifo.log /tmp/lvs-reader.log
+    mkfifo -m 600 /tmp/notify.fifo
+    # Reopens the FIFO after each end of file (the daemon closes it on reload) until told to stop.
+    (
+        while [ ! -e /tmp/fifo-stop ]; do
+            cat /tmp/notify.fifo >>/tmp/notify-fifo.log
+        done
+    ) &
+    readpid=$!
+    cp "$FIFO_CONF" /tmp/fifo-run.conf
+    saved_conf=$CONF
+    CONF=/tmp/fifo-run.conf
+    start_keeplite
+    CONF=$saved_conf
+    fifo_wait "$label: start" /tmp/notify-fifo.log "$FIFO_START" 1500
+    if [ -p /tmp/lvs.fifo ]; then
+        mode=$(ls -ln /tmp/lvs.fifo | awk '{ print $1, $3, $4 }')
+        if [ "$mode" = "prw------- 65534 65534" ]; then
+            pass "$label: lvs_notify_fifo made as $mode (mode 0600, given to script_user nobody)"
+        else
+            fail "$label: lvs_notify_fifo made as '$mode', want 'prw------- 65534 65534'"
+        fi
+    else
+        fail "$label: /tmp/lvs.fifo was not made"
+    fi
+    stop_httpd 2
+    fifo_wait "$label: .2 down" /tmp/notify-fifo.log "$FIFO_START
+$(fifo_rs DOWN)" $((TIMEOUT_BOUND_CS + MARGIN_CS))
+    start_httpd 2
+    fifo_wait "$label: .2 up again" /tmp/notify-fifo.log "$FIFO_START
+$(fifo_rs DOWN)
+$(fifo_rs UP)" $((BACK_BOUND_CS + MARGIN_CS))
+    # The reload: everything but the last virtual server (the group of fwmarks).
+    awk '/^virtual_server group fifo_marks/ { exit } { print }' "$FIFO_CONF" >/tmp/fifo-run.conf
+    mark "$label: reload without the group of fwmarks"
+    kill -HUP "$KPID"
+    fifo_wait "$label: reload" /tmp/notify-fifo.log "$FIFO_START
+$(fifo_rs DOWN)
+$(fifo_rs UP)
+$FIFO_RELOAD" $((BACK_BOUND_CS + MARGIN_CS))
+    # Time for lines that should not come (the kept services' quorum written again).
+    sleep 2
+    reader=$(cat /tmp/lvs-reader.log)
+    if [ "$reader" = "uid=65534 args=/tmp/lvs.fifo
+uid=65534 args=/tmp/lvs.fifo" ]; then
+        pass "$label: lvs_notify_fifo_script runs as nobody with the FIFO as its argument, again after the reload"
+    else
+        fail "$label: lvs_notify_fifo_script runs: '$reader'; want twice 'uid=65534 args=/tmp/lvs.fifo'"
+    fi
+    # The reader script is killed with the daemon's other scripts before the shutdown lines.
+    cp /tmp/lvs-fifo.log /tmp/lvs-fifo.before-stop
+    stop_keeplite
+    touch /tmp/fifo-stop
+    # The reader's cat reads to the end, then waits to open the FIFO again: a writer that comes
+    # and goes lets it through to the stop flag.
+    i=0
+    while kill -0 "$readpid" 2>/dev/null && [ $i -lt 10 ]; do
+        timeout 1 sh -c ': >/tmp/notify.fifo'
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if kill -0 "$readpid" 2>/dev/null; then
+        fail "$label: the notify_fifo reader did not end"
+        kill "$readpid"
+    fi
+    wait "$readpid" 2>/dev/null
+    all="$FIFO_START
+$(fifo_rs DOWN)
+$(fifo_rs UP)
+$FIFO_RELOAD
+$FIFO_STOP"
+    fifo_same "$label: notify_fifo" /tmp/notify-fifo.log "$all"
+    fifo_same "$label: lvs_notify_fifo (its script, until SIGTERM)" /tmp/lvs-fifo.before-stop \
+        "$FIFO_START
+$(fifo_rs DOWN)
+$(fifo_rs UP)
+$FIFO_RELOAD"
+    # The order keepalived keeps: the start in the configuration's order; in each service, the
+    # real server before the quorum; the reload's lines, then the shutdown's, last.
+    if [ "$(head -n 5 /tmp/notify-fifo.log)" = "$FIFO_START" ] &&
+        [ "$(tail -n 5 /tmp/notify-fifo.log)" = "$FIFO_RELOAD
+$FIFO_STOP" ] &&
+        fifo_in_order /tmp/notify-fifo.log \
+            "RS [192.168.100.2]:tcp:80 [10.0.2.1]:tcp:80 DOWN" "VS [10.0.2.1]:tcp:80 DOWN" \
+            "RS [192.168.100.2]:tcp:80 [10.0.2.1]:tcp:80 UP" "VS [10.0.2.1]:tcp:80 UP" &&
+        fifo_in_order /tmp/notify-fifo.log \
+            "RS [192.168.100.2]:none:80 [fifo_marks]:0 DOWN" "VS [fifo_marks]:0 DOWN" \
+            "RS [192.168.100.2]:none:80 [fifo_marks]:0 UP" "VS [fifo_marks]:0 UP"; then
+        pass "$label: notify_fifo lines in keepalived's order"
+    else
+        fail "$label: notify_fifo lines out of order:"
+        sed 's/^/    /' /tmp/notify-fifo.log
+    fi
+    if [ ! -e /tmp/lvs.fifo ] && [ -p /tmp/notify.fifo ]; then
+        pass "$label: the FIFO it made is removed at exit, the guest's is left"
+    else
+        fail "$label: after exit: lvs.fifo $(ls -l /tmp/lvs.fifo 2>&1); notify.fifo $(ls -l /tmp/notify.fifo 2>&1)"
+    fi
+    cp /tmp/notify-fifo.log "/tmp/fifo-$DAEMON.lines"
+}
+
+# ---------------------------------------------------------------------------------------------
 # Steps 2-3: keeplite fills the table.
 
 FOREIGN=1
@@ -853,6 +1145,12 @@ KEEPLITE_SERVICES=0
 wait_table "third run SIGTERM: services removed" 0
 
 # ---------------------------------------------------------------------------------------------
+# Step 8: the notify FIFOs (see fifo_step).
+
+fifo_step "notify FIFO"
+wait_table "notify FIFO: SIGTERM removed its services" 0
+
+# ---------------------------------------------------------------------------------------------
 # Reference: Debian's keepalived on the same configuration and servers (when the host had one
 # to pack) must give the very table `expected` describes and keeplite gave above. A FAIL here
 # means keeplite and keepalived differ.
@@ -902,6 +1200,16 @@ if [ -f /keepalived-ref.tar ]; then
     stop_keeplite
     KEEPLITE_SERVICES=0
     wait_table "keepalived SIGTERM: services removed, the foreign one kept" 0
+    fifo_step "keepalived: notify FIFO"
+    wait_table "keepalived: notify FIFO: SIGTERM removed its services" 0
+    if cmp -s /tmp/fifo-keeplite.lines /tmp/fifo-keepalived.lines; then
+        pass "notify FIFO: keeplite and keepalived wrote the same lines in the same order"
+    else
+        echo "notify FIFO: the order differs between keeplite and keepalived (timing; the" \
+            "lines and the order within a service were checked above)"
+    fi
+    echo "---- keepalived's notify_fifo lines ----"
+    cat /tmp/fifo-keepalived.lines
     kill "$SYSLOGD"
     if [ $FAILS -gt "$fails_before" ]; then
         echo "---- keepalived log (last 150 lines) ----"

@@ -5,7 +5,8 @@
 //! keeplite logs on SIGUSR1 (`log_state`). Needs root; skips loudly without it.
 //!
 //! The packets are built by hand (not with `keeplite::wire`), so the codec under test does not
-//! also write its own test input. They go out through an `IPPROTO_RAW` socket (implicit
+//! also write its own test input. `auth_type AH` packets get their HMAC-MD5-96 ICV from an
+//! HMAC written here over keeplite's MD5 (checked against RFC 1321's vectors in its own tests). They go out through an `IPPROTO_RAW` socket (implicit
 //! `IP_HDRINCL`) opened in the sender's namespace: the kernel then keeps our TTL, addresses and
 //! fragment fields and only fills in the IP header checksum, total length and (when 0) the id.
 
@@ -30,7 +31,7 @@ const VRID: u8 = 51;
 const PASSWORD: [u8; 8] = *b"secret\0\0";
 
 /// The socket-level counters (`WireCounters`) and the instance's drop counters (`Stats`).
-const WIRE_KEYS: [&str; 8] = [
+const WIRE_KEYS: [&str; 10] = [
     "oversize",
     "ip_header",
     "bad_version",
@@ -39,13 +40,18 @@ const WIRE_KEYS: [&str; 8] = [
     "length",
     "other",
     "vrid_not_ours",
+    "ah_length",
+    "ah_next_header",
 ];
-const DROP_KEYS: [&str; 11] = [
+const DROP_KEYS: [&str; 14] = [
     "ttl_error",
     "version_error",
     "vrid_error",
     "auth_type_error",
     "auth_failure",
+    "ah_icv_failure",
+    "ah_spi_error",
+    "ah_sequence_error",
     "address_count_error",
     "address_list_error",
     "interval_error",
@@ -76,10 +82,22 @@ impl Drop for StopOnDrop<'_> {
 /// Sends a valid priority-200 advert from host 1 every second until `stop`; never while a check
 /// holds `gate`, so that its adverts cannot blur an exact count.
 fn crafted_master(sender: &RawSender, stop: &AtomicBool, gate: &Mutex<()>) {
+    crafted_master_of(sender, stop, gate, |_| Craft::valid(200));
+}
+
+/// [`crafted_master`] sending `advert(k)` for the k-th advert (k = 0, 1, ...).
+fn crafted_master_of(
+    sender: &RawSender,
+    stop: &AtomicBool,
+    gate: &Mutex<()>,
+    advert: impl Fn(u32) -> Craft,
+) {
+    let mut k = 0;
     while !stop.load(Ordering::Relaxed) {
         {
             let _quiet = gate.lock().unwrap_or_else(|p| p.into_inner());
-            sender.send_craft(&Craft::valid(200));
+            sender.send_craft(&advert(k));
+            k += 1;
         }
         let next = Instant::now() + Duration::from_secs(1);
         while Instant::now() < next && !stop.load(Ordering::Relaxed) {
@@ -127,6 +145,48 @@ struct Craft {
     ident: u16,
     /// IP options (a multiple of 4 bytes), in the first fragment.
     options: Vec<u8>,
+    /// `auth_type AH`: the message goes behind an IPsec AH header (IP protocol 51).
+    ah: Option<AhCraft>,
+}
+
+/// Every field of the AH header and its ICV, freely wrong.
+#[derive(Clone, Debug)]
+struct AhCraft {
+    key: [u8; 8],
+    seq: u32,
+    /// `None`: the source address, as keepalived sends.
+    spi: Option<u32>,
+    next_header: u8,
+    payload_len: u8,
+    /// ICV computed with the TTL zeroed (keepalived's rule for unicast instances only).
+    icv_zero_ttl: bool,
+    /// Keep only this many bytes after the IP header (AH header and message).
+    cut_to: Option<usize>,
+    /// A datagram byte changed after the ICV was computed: (offset, value).
+    tamper: Option<(usize, u8)>,
+}
+
+/// keepalived's `auth_pass secret` for AH: the HMAC key.
+const AH_KEY: [u8; 8] = *b"secret\0\0";
+
+/// HMAC-MD5 (RFC 2104) cut to 96 bits (RFC 2403).
+fn hmac_md5_96(key: &[u8; 8], data: &[u8]) -> [u8; 12] {
+    use keeplite::check::md5::Md5;
+    let mut ipad = [0x36u8; 64];
+    let mut opad = [0x5cu8; 64];
+    for (k, b) in key.iter().enumerate() {
+        ipad[k] ^= b;
+        opad[k] ^= b;
+    }
+    let mut inner = Md5::new();
+    inner.update(&ipad);
+    inner.update(data);
+    let mut outer = Md5::new();
+    outer.update(&opad);
+    outer.update(&inner.finalize());
+    let mut icv = [0u8; 12];
+    icv.copy_from_slice(&outer.finalize()[..12]);
+    icv
 }
 
 impl Craft {
@@ -150,7 +210,62 @@ impl Craft {
             message_len: None,
             ident: 0,
             options: Vec::new(),
+            ah: None,
         }
+    }
+
+    /// A valid `auth_type AH` advert from host 1 with sequence number `seq`.
+    fn valid_ah(priority: u8, seq: u32) -> Craft {
+        Craft {
+            auth_type: 2,
+            auth_data: [0; 8],
+            // Hashed by the ICV, so the kernel must not pick it (it does for 0).
+            ident: 0x4148,
+            ah: Some(AhCraft {
+                key: AH_KEY,
+                seq,
+                spi: None,
+                next_header: 112,
+                payload_len: 4,
+                icv_zero_ttl: false,
+                cut_to: None,
+                tamper: None,
+            }),
+            ..Craft::valid(priority)
+        }
+    }
+
+    /// The IP header, AH header with its ICV, then the message (see `AhCraft`).
+    fn ah_datagram(&self, ah: &AhCraft) -> Vec<u8> {
+        let message = self.message();
+        let mut body = vec![ah.next_header, ah.payload_len, 0, 0];
+        body.extend_from_slice(&ah.spi.unwrap_or(u32::from(self.src)).to_be_bytes());
+        body.extend_from_slice(&ah.seq.to_be_bytes());
+        body.extend_from_slice(&[0; 12]);
+        body.extend_from_slice(&message);
+        if let Some(len) = ah.cut_to {
+            body.truncate(len);
+        }
+        let mut d = ip_header(self, 20 + self.options.len() + body.len(), 0, false);
+        // keepalived's ICV input: TOS, flags/offset and checksum zeroed (the TTL too for
+        // unicast), the AH header with a zero ICV, the message.
+        let mut signed = d.clone();
+        signed[1] = 0;
+        signed[6..8].fill(0);
+        signed[10..12].fill(0);
+        if ah.icv_zero_ttl {
+            signed[8] = 0;
+        }
+        signed.extend_from_slice(&body);
+        let icv = hmac_md5_96(&ah.key, &signed);
+        if body.len() >= 24 {
+            body[12..24].copy_from_slice(&icv);
+        }
+        d.extend_from_slice(&body);
+        if let Some((at, value)) = ah.tamper {
+            d[at] = value;
+        }
+        d
     }
 
     fn message(&self) -> Vec<u8> {
@@ -196,6 +311,9 @@ impl Craft {
 
     /// The whole IP datagram (header checksum left to the kernel).
     fn datagram(&self) -> Vec<u8> {
+        if let Some(ah) = &self.ah {
+            return self.ah_datagram(ah);
+        }
         let message = self.message();
         let mut d = ip_header(self, 20 + self.options.len() + message.len(), 0, false);
         d.extend_from_slice(&message);
@@ -228,7 +346,8 @@ fn ip_header(c: &Craft, total_len: usize, offset: usize, more_fragments: bool) -
     h.extend_from_slice(&(total_len as u16).to_be_bytes());
     h.extend_from_slice(&c.ident.to_be_bytes());
     h.extend_from_slice(&flags_offset.to_be_bytes());
-    h.extend_from_slice(&[c.ttl, 112, 0, 0]);
+    let protocol = if c.ah.is_some() { 51 } else { 112 };
+    h.extend_from_slice(&[c.ttl, protocol, 0, 0]);
     h.extend_from_slice(&c.src.octets());
     h.extend_from_slice(&c.dst.octets());
     h.extend_from_slice(options);
@@ -532,6 +651,126 @@ fn bad_cases(priority: u8) -> Vec<Case> {
     cases
 }
 
+/// `auth_type AH` bad kinds, each otherwise a valid advert of `priority` with the unused sequence
+/// number `fresh`, each dropped before its sequence number is taken. `replay` is an advert
+/// keeplite already accepted.
+fn ah_bad_cases(priority: u8, fresh: u32, replay: &Craft) -> Vec<Case> {
+    let v = || Craft::valid_ah(priority, fresh);
+    let mut cases = Vec::new();
+    let mut case = |name, f: &dyn Fn(&mut Craft, &mut AhCraft), expect| {
+        let mut craft = v();
+        let mut ah = craft.ah.take().expect("an AH craft");
+        f(&mut craft, &mut ah);
+        craft.ah = Some(ah);
+        cases.push(Case {
+            name,
+            craft,
+            expect,
+        });
+    };
+    case(
+        "older sequence number",
+        &|_, a| a.seq = 999,
+        Expect::Stats("ah_sequence_error"),
+    );
+    case(
+        "sequence number 0",
+        &|_, a| a.seq = 0,
+        Expect::Stats("ah_sequence_error"),
+    );
+    case(
+        "wrong key",
+        &|_, a| a.key = *b"guessed\0",
+        Expect::Stats("ah_icv_failure"),
+    );
+    case(
+        "ICV over a zeroed TTL (keepalived's unicast rule)",
+        &|_, a| a.icv_zero_ttl = true,
+        Expect::Stats("ah_icv_failure"),
+    );
+    case(
+        "IP identification changed after signing",
+        &|_, a| a.tamper = Some((5, 0x49)),
+        Expect::Stats("ah_icv_failure"),
+    );
+    case(
+        "AH reserved field changed after signing",
+        &|_, a| a.tamper = Some((23, 1)),
+        Expect::Stats("ah_icv_failure"),
+    );
+    case(
+        "SPI is not the sender's address",
+        &|_, a| a.spi = Some(0x0a4d_0009),
+        Expect::Stats("ah_spi_error"),
+    );
+    case(
+        "AH header cut to 12 bytes",
+        &|_, a| a.cut_to = Some(12),
+        Expect::Wire("ah_length"),
+    );
+    case(
+        "AH header cut to 23 bytes",
+        &|_, a| a.cut_to = Some(23),
+        Expect::Wire("ah_length"),
+    );
+    case(
+        "AH payload length 5",
+        &|_, a| a.payload_len = 5,
+        Expect::Wire("ah_length"),
+    );
+    case(
+        "AH header without a VRRP message",
+        &|_, a| a.cut_to = Some(24),
+        Expect::Wire("length"),
+    );
+    case(
+        "AH next header UDP (17)",
+        &|_, a| a.next_header = 17,
+        Expect::Wire("ah_next_header"),
+    );
+    case(
+        "multicast TTL 64 (hashed as sent)",
+        &|c, _| c.ttl = 64,
+        Expect::Stats("ttl_error"),
+    );
+    case(
+        "auth type 1 behind AH",
+        &|c, _| c.auth_type = 1,
+        Expect::Stats("auth_type_error"),
+    );
+    case(
+        "auth type 0 behind AH",
+        &|c, _| c.auth_type = 0,
+        Expect::Stats("auth_type_error"),
+    );
+    case(
+        "bad VRRP checksum under a valid ICV",
+        &|c, _| c.corrupt_checksum = true,
+        Expect::Wire("bad_checksum"),
+    );
+    case(
+        "VRID 52 (not ours) behind AH",
+        &|c, _| c.vrid = 52,
+        Expect::Wire("vrid_not_ours"),
+    );
+    cases.push(Case {
+        name: "replay of an accepted advert",
+        craft: replay.clone(),
+        expect: Expect::Stats("ah_sequence_error"),
+    });
+    // keepalived's sockets, and keeplite's, are per IP protocol: an AH instance has no socket
+    // for protocol 112.
+    let mut plain = Craft::valid(priority);
+    plain.auth_type = 2;
+    plain.auth_data = [0; 8];
+    cases.push(Case {
+        name: "plain VRRP (protocol 112, auth type 2) at an AH instance",
+        craft: plain,
+        expect: Expect::Kernel,
+    });
+    cases
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reading keeplite's state dump
 
@@ -610,7 +849,9 @@ fn parse_dump(text: &str) -> Option<Dump> {
     let complete = &text[..text.rfind('\n')? + 1];
     let mut lines = complete.lines();
     let inst = lines.find(|l| l.contains("(VI_1) state ") && l.contains("stats Stats {"))?;
-    let sock = lines.find(|l| l.contains("socket eth0 IPv4: dropped before an instance:"))?;
+    // "IPv4 AH" for the socket of an `auth_type AH` instance.
+    let sock = lines
+        .find(|l| l.contains("socket eth0 IPv4") && l.contains(": dropped before an instance:"))?;
     let word_after = |key: &str| -> Option<&str> {
         let s = &inst[inst.find(key)? + key.len()..];
         s.split_whitespace().next()
@@ -883,6 +1124,127 @@ fn bad_adverts_are_counted_and_ignored() {
             failures.push("the backup took over during the priority-0 bad adverts".into());
         }
     });
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}\nlog tail:\n{}",
+        failures.len(),
+        failures.join("\n"),
+        tail(&d.log_text(), 30)
+    );
+}
+
+/// `auth_type AH`: keeplite (BACKUP, priority 100) alone becomes master; a valid lower-priority
+/// AH advert is accepted (so the crafted ICV is right), then replays, wrong keys, a wrong SPI,
+/// cut headers and the rest at priority 200 are each counted under their own reason and change
+/// nothing. Then a crafted AH master at priority 200 makes it backup, and the same kinds at
+/// priority 0 (which would start a takeover if accepted) are counted the same way.
+#[test]
+fn ah_bad_adverts_are_counted_by_reason() {
+    const TEST: &str = "ah_bad_adverts_are_counted_by_reason";
+    /// The crafted master's sequence numbers, above anything the first part leaves behind.
+    const MASTER_SEQ: u32 = 10_000_000;
+    let _serial = serial();
+    let Some(lan) = Lan::new(TEST, 2) else {
+        return;
+    };
+    let text = config("BACKUP", 100).replace("auth_type PASS", "auth_type AH");
+    let d = start_keeplite(&lan, 0, &lan.write("ah.conf", &text));
+    let sender = RawSender::open(&lan.hosts[1]);
+    assert!(
+        wait_until(Duration::from_secs(6), || has_address(&lan.hosts[0], vip())),
+        "keeplite never became master:\n{}",
+        d.log_text()
+    );
+    let start = dump(&d);
+    assert_eq!((start.state.as_str(), start.priority), ("MASTER", 100));
+    let gate = Mutex::new(());
+    let mut failures = Vec::new();
+
+    let lower = Craft::valid_ah(50, 1000);
+    let before = dump(&d);
+    sender.send_craft(&lower);
+    let after = dump_until(&d, Duration::from_secs(2), |now| {
+        now.stat("adverts_received") > before.stat("adverts_received")
+    });
+    let accepted = after.stat("adverts_received") - before.stat("adverts_received");
+    let dropped = after.total_drops() - before.total_drops();
+    assert!(
+        accepted == 1 && dropped == 0 && after.state == "MASTER",
+        "a valid priority-50 AH advert: accepted +{accepted}, drops +{dropped} ({:?}), state {} \
+         (want +1, +0, MASTER)\nlog tail:\n{}",
+        after.drops(),
+        after.state,
+        tail(&d.log_text(), 20)
+    );
+    eprintln!("  ok  valid priority-50 AH advert accepted, master stays");
+
+    eprintln!("master, bad AH adverts at priority 200:");
+    let cases = ah_bad_cases(200, 3_000_000, &lower);
+    failures.extend(check_cases(&d, &sender, &gate, &cases, 3, "MASTER", 100));
+    // An authentic advert dropped by a later check still takes its sequence number (keepalived
+    // checks the interval after AH): the same packet again is a replay.
+    let mut interval = Craft::valid_ah(200, 4_000_000);
+    interval.adver_int_secs = 2;
+    for expect in ["interval_error", "ah_sequence_error"] {
+        let case = Case {
+            name: "advert_int 2 behind a valid AH header",
+            craft: interval.clone(),
+            expect: Expect::Stats(expect),
+        };
+        failures.extend(check_cases(&d, &sender, &gate, &[case], 1, "MASTER", 100));
+    }
+
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            crafted_master_of(&sender, &stop, &gate, |k| {
+                Craft::valid_ah(200, MASTER_SEQ + k)
+            })
+        });
+        let _stop = StopOnDrop(&stop);
+        let stepped_down = wait_until(Duration::from_secs(3), || {
+            !has_address(&lan.hosts[0], vip())
+        });
+        let now = dump(&d);
+        if !stepped_down || now.state != "BACKUP" {
+            panic!(
+                "a valid priority-200 AH advert did not make the master back up (state {}); \
+                 earlier failures:\n{}\nlog tail:\n{}",
+                now.state,
+                failures.join("\n"),
+                tail(&d.log_text(), 20)
+            );
+        }
+        let masters_before = count(&d.log_text(), "Entering MASTER");
+        eprintln!("backup, bad AH adverts at priority 0:");
+        let replay = Craft::valid_ah(200, MASTER_SEQ);
+        let cases = ah_bad_cases(0, 100_000_000, &replay);
+        failures.extend(check_cases(&d, &sender, &gate, &cases, 2, "BACKUP", 100));
+        std::thread::sleep(Duration::from_millis(1500));
+        let end = dump(&d);
+        if count(&d.log_text(), "Entering MASTER") != masters_before || end.state != "BACKUP" {
+            failures.push("the backup took over during the priority-0 bad AH adverts".into());
+        }
+    });
+    // `keeplite status` names each AH reason (instance and socket counters).
+    let out = std::process::Command::new(keeplite_bin())
+        .arg("status")
+        .arg("--control")
+        .arg(control_socket(&lan, 0))
+        .output()
+        .expect("keeplite status");
+    let status = String::from_utf8_lossy(&out.stdout);
+    for reason in [
+        ": ah_icv",
+        ": ah_spi",
+        ": ah_sequence",
+        ": eth0 ipv4 ah ah_length",
+        ": eth0 ipv4 ah ah_next_header",
+    ] {
+        if !status.contains(reason) {
+            failures.push(format!("`keeplite status` shows no `{reason}`:\n{status}"));
+        }
+    }
     assert!(
         failures.is_empty(),
         "{} failure(s):\n{}\nlog tail:\n{}",

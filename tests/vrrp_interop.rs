@@ -1,8 +1,9 @@
 //! keeplite next to Debian's keepalived 2.2.x on one LAN (network namespaces on a bridge):
 //! election in both start orders, graceful stop (priority 0, RFC 5798 §6.4.3 / RFC 3768 §6.4.3)
 //! and hard failover (SIGKILL, Master_Down_Interval of §6.1) with each program on each side,
-//! for VRRPv2 (no auth and `auth_type PASS`), VRRPv3 over IPv4 (1 s and 0.1 s), VRRPv3 over IPv6
-//! and unicast VRRPv3 over IPv4. Neither program may log a packet from the other as invalid.
+//! for VRRPv2 (no auth, `auth_type PASS`, and `auth_type AH` multicast and unicast), VRRPv3 over
+//! IPv4 (1 s and 0.1 s), VRRPv3 over IPv6 and unicast VRRPv3 over IPv4. Neither program may log a
+//! packet from the other as invalid.
 //!
 //! keepalived always runs on host 0 (10.77.0.1), keeplite on host 1 (10.77.0.2). Needs root,
 //! `ip netns` and /usr/sbin/keepalived; without them each test says SKIPPED loudly and passes.
@@ -36,7 +37,11 @@ const EARLY_SLACK: Duration = Duration::from_millis(150);
 /// "vrrp packet too short, length ...", "received an unexpected ip number count ...",
 /// "Expected multicast packet but received unicast packet", "unicast source address ... not a
 /// unicast peer", "Setting unicast VRRPv3 checksum to old version", and the v3 backup's
-/// "advertisement interval changed" which equal intervals never cause).
+/// "advertisement interval changed" which equal intervals never cause). With `auth_type AH`:
+/// "IPSEC-AH : invalid IPSEC HMAC-MD5 value. Due to fields mutation or bad password !",
+/// "IPSEC AH : invalid IPSEC SPI value", "IPSEC-AH : sequence number 5 already processed. Packet
+/// dropped.", "Received AH header but auth type not AH", "No AH header but auth type is AH",
+/// "IPv4 VRRP packet with AH too short".
 const KEEPALIVED_BAD: &[&str] = &[
     "invalid",
     "bogus",
@@ -53,6 +58,7 @@ const KEEPALIVED_BAD: &[&str] = &[
     "icast packet",
     "not a unicast peer",
     "interval changed",
+    "already processed",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -90,6 +96,8 @@ struct Variant {
     ipv6: bool,
     advert_centis: u64,
     auth_pass: Option<&'static str>,
+    /// With `auth_pass`: `auth_type AH` instead of PASS.
+    ah: bool,
     unicast: bool,
     vrid: u8,
 }
@@ -149,8 +157,9 @@ impl Variant {
             c.push_str("    nopreempt\n");
         }
         if let Some(pass) = self.auth_pass {
+            let kind = if self.ah { "AH" } else { "PASS" };
             c.push_str(&format!(
-                "    authentication {{\n        auth_type PASS\n        auth_pass {pass}\n    }}\n"
+                "    authentication {{\n        auth_type {kind}\n        auth_pass {pass}\n    }}\n"
             ));
         }
         if self.unicast {
@@ -601,6 +610,7 @@ fn v2(vrid: u8) -> Variant {
         ipv6: false,
         advert_centis: 100,
         auth_pass: None,
+        ah: false,
         unicast: false,
         vrid,
     }
@@ -645,6 +655,35 @@ fn v2_auth_pass() {
         (pass(23, "s3cret"), false),
         (pass(24, "pass2345"), true),
     );
+}
+
+/// IPsec AH (keepalived's HMAC-MD5-96 over the IP header, AH header and advert, with its shared
+/// sequence counter): every takeover of the scenario hands the sequence numbers over between the
+/// programs, each way.
+#[test]
+fn v2_auth_ah() {
+    let ah = |vrid, p| Variant {
+        auth_pass: Some(p),
+        ah: true,
+        ..v2(vrid)
+    };
+    both_ways(
+        "v2_auth_ah",
+        (ah(25, "s3cret"), false),
+        (ah(26, "pass2345"), true),
+    );
+}
+
+/// Unicast AH: keepalived leaves the TTL out of the ICV for unicast instances only.
+#[test]
+fn v2_auth_ah_unicast() {
+    let ah = |vrid| Variant {
+        auth_pass: Some("uni-ah"),
+        ah: true,
+        unicast: true,
+        ..v2(vrid)
+    };
+    both_ways("v2_auth_ah_unicast", (ah(27), true), (ah(28), false));
 }
 
 #[test]

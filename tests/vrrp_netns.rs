@@ -1,6 +1,6 @@
 //! keeplite ↔ keeplite on one LAN of network namespaces: election, master killed, graceful stop,
-//! preemption, nopreempt, link down, a failing track_script, unicast peers, IPv6 VRRPv3 and a
-//! sync group. Needs root; skips loudly without it.
+//! preemption, nopreempt, link down, a failing track_script, unicast peers, IPv6 VRRPv3, a
+//! sync group and `auth_type AH` across a reload. Needs root; skips loudly without it.
 
 mod common;
 
@@ -542,4 +542,70 @@ fn labels_excluded_addresses_and_routes_follow_the_master() {
         !r.contains("10.99.0.0/24") && !r.contains("10.98.0.0/24"),
         "{r}"
     );
+}
+
+/// `auth_type AH`: a peer drops adverts whose sequence number is not above the last it saw, so
+/// a master reloaded (SIGHUP, same config) must go on counting, not start again at 1 (keepalived
+/// keeps the counter across a reload too); otherwise the backup would drop every advert as a
+/// replay and take over after Master_Down_Interval. Then the master stops and comes back as a
+/// new process (counter 0): it hears the backup's numbers and preempts it with higher ones.
+#[test]
+fn ah_sequence_survives_a_reload() {
+    let Some(lan) = Lan::new("ah_sequence_survives_a_reload", 2) else {
+        return;
+    };
+    let ah = |priority: u8| {
+        format!(
+            "vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 57\n    \
+             priority {priority}\n    advert_int 1\n    authentication {{\n        \
+             auth_type AH\n        auth_pass ah-key\n    }}\n    virtual_ipaddress {{\n        \
+             {VIP}/24\n    }}\n}}\n"
+        )
+    };
+    let c0 = config(&lan, 0, &ah(150));
+    let c1 = config(&lan, 1, &ah(100));
+    let mut d0 = start_keeplite(&lan, 0, &c0);
+    let d1 = start_keeplite(&lan, 1, &c1);
+    expect_master(&lan, 0, vip(), Duration::from_secs(6), &[&d0, &d1]);
+    // A few adverts, so that a counter starting again would be well below the backup's.
+    std::thread::sleep(Duration::from_secs(3));
+    d0.signal("HUP");
+    // Longer than the backup's Master_Down_Interval (3.61 s).
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        assert_eq!(
+            master_of(&lan, vip()),
+            [0],
+            "the master changed during its reload\n{}\n-----\n{}",
+            d0.log_text(),
+            d1.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        d0.log_text().contains("resuming as master"),
+        "no reload seen:\n{}",
+        d0.log_text()
+    );
+    // A takeover and the step down after it can both fall between two looks at the VIPs.
+    let log = d1.log_text();
+    assert!(
+        !log.contains("Entering MASTER") && !log.contains("dropped"),
+        "the backup dropped the reloaded master's adverts or took over:\n{log}"
+    );
+
+    // A fresh process: priority 0 on the way out, the backup takes over, the restarted master
+    // preempts it after its Master_Down_Interval.
+    d0.signal("TERM");
+    assert_eq!(d0.wait_exit(Duration::from_secs(5)), Some(0));
+    expect_master(&lan, 1, vip(), Duration::from_secs(3), &[&d0, &d1]);
+    let d0 = start_keeplite(&lan, 0, &c0);
+    expect_master(&lan, 0, vip(), Duration::from_secs(6), &[&d0, &d1]);
+    for (host, d) in [(0, &d0), (1, &d1)] {
+        let log = d.log_text();
+        assert!(
+            !log.contains("dropped"),
+            "host {host} dropped adverts:\n{log}"
+        );
+    }
 }

@@ -3,7 +3,10 @@
 //! (VRRPv3 over IPv4 with the pseudo-header, Wireshark's default and keepalived's form), with
 //! the IP fields of RFC 5798 §5.1 / RFC 3768 §5.1: TTL / hop limit 255, and TOS / traffic class
 //! 0xc0 (network control) as keepalived sends. The capture ends with keeplite's priority-0
-//! advert after SIGTERM.
+//! advert after SIGTERM. With `auth_type AH` the advert must come behind an IPsec AH header
+//! (IP protocol 51) that Wireshark decodes: next header VRRP, Payload Len 4 (HMAC-MD5-96), the
+//! sender's address as SPI, sequence numbers counting up by one (Wireshark cannot check the ICV
+//! without an SA; `vrrp_interop` has keepalived check it).
 //!
 //! tshark 4.0 prints `vrrp.checksum.status` as a number from Wireshark's checksum status enum:
 //! 0 Bad, 1 Good, 2 Unverified, 3 Not present, 4 Illegal (seen: a packet with a flipped checksum
@@ -44,6 +47,11 @@ const FIELDS: &[&str] = &[
     "ipv6.hlim",
     "ipv6.tclass",
     "vrrp.checksum",
+    "ip.proto",
+    "ah.next_header",
+    "ah.length",
+    "ah.spi",
+    "ah.sequence",
 ];
 
 /// One captured packet, field name → value as tshark printed it ("" when absent).
@@ -85,6 +93,8 @@ struct Expect {
     /// VRRPv2: seconds; VRRPv3: centiseconds.
     adver_int: u16,
     auth_pass: Option<&'static str>,
+    /// `auth_type AH`.
+    ah: bool,
     /// `None`: the VRRP multicast group.
     unicast_dst: Option<&'static str>,
 }
@@ -150,7 +160,7 @@ fn capture(test: &str, config: &str, vip: &str, window: Window) -> Option<(Vec<P
         "-a",
         &duration,
         "-f",
-        "ip proto 112 or ip6 proto 112",
+        "ip proto 112 or ip6 proto 112 or ip proto 51",
         "-Y",
         "vrrp",
         "-T",
@@ -281,7 +291,11 @@ fn check(test: &str, packets: &[Packet], log: &str, e: &Expect) {
                 "{}",
                 what("adver_int")
             );
-            let auth_type = if e.auth_pass.is_some() { "1" } else { "0" };
+            let auth_type = match (e.ah, e.auth_pass) {
+                (true, _) => "2",
+                (false, Some(_)) => "1",
+                (false, None) => "0",
+            };
             assert_eq!(p.get("vrrp.auth_type"), auth_type, "{}", what("auth type"));
             if let Some(pass) = e.auth_pass {
                 assert_eq!(p.get("vrrp.auth_string"), pass, "{}", what("auth string"));
@@ -309,11 +323,32 @@ fn check(test: &str, packets: &[Packet], log: &str, e: &Expect) {
             );
         } else {
             assert_eq!(p.get("ip.ttl"), "255", "{}", what("TTL"));
+            let proto = if e.ah { "51" } else { "112" };
+            assert_eq!(p.get("ip.proto"), proto, "{}", what("IP protocol"));
+            if e.ah {
+                assert_eq!(p.get("ah.next_header"), "112", "{}", what("AH next header"));
+                assert_eq!(p.get("ah.length"), "4", "{}", what("AH payload length"));
+                // keepalived's SPI: the sender's address, 10.77.0.2.
+                assert_eq!(p.hex("ah.spi"), Some(0x0a4d_0002), "{}", what("AH SPI"));
+            } else {
+                assert_eq!(p.get("ah.spi"), "", "{}", what("AH header (none wanted)"));
+            }
             assert_eq!(p.hex("ip.dsfield"), Some(0xc0), "{}", what("TOS"));
             assert_eq!(p.get("ip.src"), "10.77.0.2", "{}", what("IPv4 source"));
             let dst = e.unicast_dst.unwrap_or("224.0.0.18");
             assert_eq!(p.get("ip.dst"), dst, "{}", what("IPv4 destination"));
         }
+    }
+    if e.ah {
+        // One per advert, the priority-0 one included, no gap and no repeat.
+        let seqs: Vec<u64> = packets
+            .iter()
+            .map(|p| p.get("ah.sequence").parse().unwrap_or(0))
+            .collect();
+        assert!(
+            seqs.windows(2).all(|w| w[1] == w[0] + 1) && seqs[0] >= 1,
+            "AH sequence numbers {seqs:?}\n{context}"
+        );
     }
     if e.ipv6 {
         // Last, so that a failure here means everything else was right. keepalived 2.2.7 sends
@@ -358,6 +393,7 @@ fn v2_adverts_have_good_checksums() {
         addresses: &["10.77.0.100", "10.77.0.101"],
         adver_int: 1,
         auth_pass: None,
+        ah: false,
         unicast_dst: None,
     };
     check(test, &packets, &log, &e);
@@ -380,6 +416,30 @@ fn v2_auth_pass_adverts_have_good_checksums() {
         addresses: &["10.77.0.100"],
         adver_int: 1,
         auth_pass: Some("s3cret"),
+        ah: false,
+        unicast_dst: None,
+    };
+    check(test, &packets, &log, &e);
+}
+
+/// An owner starts master at once, so the first advert carries sequence number 1.
+#[test]
+fn v2_auth_ah_adverts_are_decoded_behind_an_ah_header() {
+    let test = "v2_auth_ah_adverts_are_decoded_behind_an_ah_header";
+    let auth = "    authentication {\n        auth_type AH\n        auth_pass s3cret\n    }\n";
+    let config = instance(2, 255, 76, "1", auth, &["10.77.0.100/24", "10.77.0.101/24"]);
+    let Some((packets, log)) = capture(test, &config, "10.77.0.100", SLOW) else {
+        return;
+    };
+    let e = Expect {
+        version: 2,
+        ipv6: false,
+        priority: 255,
+        vrid: 76,
+        addresses: &["10.77.0.100", "10.77.0.101"],
+        adver_int: 1,
+        auth_pass: None,
+        ah: true,
         unicast_dst: None,
     };
     check(test, &packets, &log, &e);
@@ -401,6 +461,7 @@ fn v3_ipv4_adverts_have_good_checksums() {
         addresses: &["10.77.0.100", "10.77.0.101"],
         adver_int: 20,
         auth_pass: None,
+        ah: false,
         unicast_dst: None,
     };
     check(test, &packets, &log, &e);
@@ -421,6 +482,7 @@ fn v3_ipv6_adverts_have_good_checksums() {
         addresses: &["fe80::100", "fd77::100"],
         adver_int: 20,
         auth_pass: None,
+        ah: false,
         unicast_dst: None,
     };
     check(test, &packets, &log, &e);
@@ -443,6 +505,7 @@ fn v3_unicast_ipv4_adverts_have_good_checksums() {
         addresses: &["10.77.0.100"],
         adver_int: 20,
         auth_pass: None,
+        ah: false,
         unicast_dst: Some("10.77.0.1"),
     };
     check(test, &packets, &log, &e);

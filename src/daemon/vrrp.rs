@@ -1,6 +1,7 @@
 //! The VRRP daemon loop: one epoll loop driving every instance's state machine. Sockets are
-//! shared per (interface, family) and packets go to instances by VRID; rtnetlink carries VIPs
-//! and link changes; scripts run as child processes. No allocation per packet or timer tick.
+//! shared per (interface, family, IP protocol: VRRP, or AH for `auth_type AH` as keepalived) and
+//! packets go to instances by VRID; rtnetlink carries VIPs and link changes; scripts run as child
+//! processes. No allocation per packet or timer tick.
 
 use super::child::{self, ParentLink};
 use super::link::{ChildStatus, InstanceKey, InstanceStatus, Link, ToChild, ToParent};
@@ -8,7 +9,7 @@ use super::links::Links;
 use super::notify::Notifier;
 use super::scripts::{self, TrackScript};
 use super::{vips, Options, PidFile};
-use crate::config::model::{Auth, Config, VrrpInstance};
+use crate::config::model::{Auth, Config, InitialState, VrrpInstance};
 use crate::sys::announce::{self, ArpSocket, NdiscSocket};
 use crate::sys::clock;
 use crate::sys::event::{EventBuffer, EventLoop, Interest, Signal, SignalSet};
@@ -16,9 +17,10 @@ use crate::sys::rtnl::{self, Monitor, Rtnl};
 use crate::sys::script::{NotifyKind, UserDb};
 use crate::sys::vrrp_socket::{Ipv4Header, Vrrp4Socket, Vrrp6Socket};
 use crate::time::Instant;
-use crate::vrrp::{self as proto, Action, Advert, GroupAction, Tracker};
+use crate::vrrp::advert::ah_key;
+use crate::vrrp::{self as proto, Action, Advert, AhAdvert, AhSequence, GroupAction, Tracker};
 use crate::wire::vrrp::{self as wire, Addresses, ChecksumForm, Endpoints, Family};
-use crate::wire::{arp, ipv4, ndisc};
+use crate::wire::{ah as wire_ah, arp, ipv4, ndisc};
 use log::{debug, error, info, warn};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -35,6 +37,7 @@ pub enum WireDrop {
     Oversize,
     IpHeader,
     Vrrp(wire::Error),
+    Ah(wire_ah::Error),
     VridNotOurs,
 }
 
@@ -50,6 +53,10 @@ pub struct WireCounters {
     pub length: u64,
     pub other: u64,
     pub vrid_not_ours: u64,
+    /// AH sockets: the AH header is cut short or its Payload Len is not HMAC-MD5-96's 4.
+    pub ah_length: u64,
+    /// AH sockets: the AH header protects something other than VRRP.
+    pub ah_next_header: u64,
 }
 
 impl WireCounters {
@@ -63,6 +70,8 @@ impl WireCounters {
             WireDrop::Vrrp(wire::Error::BadType) => &mut self.bad_type,
             WireDrop::Vrrp(wire::Error::Truncated | wire::Error::CountMismatch) => &mut self.length,
             WireDrop::Vrrp(_) => &mut self.other,
+            WireDrop::Ah(wire_ah::Error::NotVrrp) => &mut self.ah_next_header,
+            WireDrop::Ah(_) => &mut self.ah_length,
         };
         *slot += 1;
     }
@@ -76,6 +85,24 @@ impl WireCounters {
             + self.length
             + self.other
             + self.vrid_not_ours
+            + self.ah_length
+            + self.ah_next_header
+    }
+
+    /// Every counter by the name `keeplite status` shows.
+    fn named(&self) -> [(&'static str, u64); 10] {
+        [
+            ("oversize", self.oversize),
+            ("ip_header", self.ip_header),
+            ("bad_version", self.bad_version),
+            ("bad_checksum", self.bad_checksum),
+            ("bad_type", self.bad_type),
+            ("length", self.length),
+            ("other", self.other),
+            ("vrid_not_ours", self.vrid_not_ours),
+            ("ah_length", self.ah_length),
+            ("ah_next_header", self.ah_next_header),
+        ]
     }
 }
 
@@ -84,13 +111,26 @@ enum Socket {
     V6(Vrrp6Socket),
 }
 
-/// One raw socket per (interface, family), shared by the instances on it.
+/// One raw socket per (interface, family, AH or not), shared by the instances on it.
 struct Channel {
     ifname: String,
+    /// IP protocol 51 (`auth_type AH`, IPv4 only) instead of 112.
+    ah: bool,
     members: Vec<usize>,
     socket: Socket,
     drops: WireCounters,
     ident: u16,
+}
+
+impl Channel {
+    /// How logs and `keeplite status` name the socket's family and protocol.
+    fn family_label(&self) -> &'static str {
+        match (&self.socket, self.ah) {
+            (Socket::V6(_), _) => "ipv6",
+            (Socket::V4(_), false) => "ipv4",
+            (Socket::V4(_), true) => "ipv4 ah",
+        }
+    }
 }
 
 /// What the loop keeps per instance beside its state machine.
@@ -212,7 +252,8 @@ pub fn run_child(mut link: Link, opts: Options) -> i32 {
         Ok(p) => p,
         Err(e) => return child::fatal(&mut parent, format!("pid file: {e}")),
     };
-    let mut daemon = match VrrpDaemon::new(config, opts.clone(), events, resume.masters) {
+    let mut daemon = match VrrpDaemon::new(config, opts.clone(), events, resume.masters, Vec::new())
+    {
         Ok(d) => d,
         Err(e) => return child::fatal(&mut parent, e),
     };
@@ -220,8 +261,8 @@ pub fn run_child(mut link: Link, opts: Options) -> i32 {
         match daemon.run_loop(&mut parent) {
             Ok(LoopEnd::Stop) => return 0,
             Ok(LoopEnd::Reload(config)) => {
-                let (events, resume) = daemon.hand_over(&config);
-                daemon = match VrrpDaemon::new(*config, opts.clone(), events, resume) {
+                let (events, resume, sequences) = daemon.hand_over(&config);
+                daemon = match VrrpDaemon::new(*config, opts.clone(), events, resume, sequences) {
                     Ok(d) => d,
                     // The sockets or netlink could not be opened again: the watchdog restarts
                     // us, and the masters it knows resume.
@@ -245,6 +286,7 @@ impl VrrpDaemon {
         opts: Options,
         mut events: EventLoop,
         resume: Vec<InstanceKey>,
+        ah_sequences: Vec<(InstanceKey, AhSequence)>,
     ) -> Result<VrrpDaemon, String> {
         let mut rtnl = Rtnl::open().map_err(|e| e.to_string())?;
         let monitor = Monitor::open().map_err(|e| e.to_string())?;
@@ -284,14 +326,14 @@ impl VrrpDaemon {
         let mut fsms = Vec::new();
         for (k, i) in config.instances.iter().enumerate() {
             let ipv6 = i.is_ipv6();
+            let ah = ah_key(i).is_some();
             let send_if = send_ifname(i);
-            let channel = match channels
-                .iter()
-                .position(|c| c.ifname == send_if && matches!(c.socket, Socket::V6(_)) == ipv6)
-            {
+            let channel = match channels.iter().position(|c| {
+                c.ifname == send_if && matches!(c.socket, Socket::V6(_)) == ipv6 && c.ah == ah
+            }) {
                 Some(c) => c,
                 None => {
-                    let socket = open_socket(&send_if, ipv6)?;
+                    let socket = open_socket(&send_if, ipv6, ah)?;
                     let token = 1 + channels.len() as u64;
                     let fd = match &socket {
                         Socket::V4(s) => std::os::fd::AsFd::as_fd(s),
@@ -302,6 +344,7 @@ impl VrrpDaemon {
                         .map_err(|e| format!("epoll: {e}"))?;
                     channels.push(Channel {
                         ifname: send_if.clone(),
+                        ah,
                         members: Vec::new(),
                         socket,
                         drops: WireCounters::default(),
@@ -328,7 +371,19 @@ impl VrrpDaemon {
                 let up = links.get(&name).is_some_and(|l| l.up);
                 tracker.set_interface(&name, up);
             }
-            fsms.push(proto::Instance::new(i, now));
+            let mut fsm = proto::Instance::new(i, now);
+            if ah && i.state == Some(InitialState::Master) && i.priority.get() != 255 {
+                warn!(
+                    "({}) initial state MASTER is incompatible with auth_type AH; starting as \
+                     BACKUP (keepalived does the same)",
+                    i.name
+                );
+            }
+            let key = instance_key(i);
+            if let Some((_, s)) = ah_sequences.iter().find(|(k, _)| *k == key) {
+                fsm.restore_ah_sequence(*s);
+            }
+            fsms.push(fsm);
             io.push(InstanceIo {
                 channel,
                 tracker,
@@ -509,6 +564,9 @@ impl VrrpDaemon {
                     ("vrid", s.vrid_error),
                     ("auth_type", s.auth_type_error),
                     ("auth_failure", s.auth_failure),
+                    ("ah_icv", s.ah_icv_failure),
+                    ("ah_spi", s.ah_spi_error),
+                    ("ah_sequence", s.ah_sequence_error),
                     ("address_count", s.address_count_error),
                     ("address_list", s.address_list_error),
                     ("interval", s.interval_error),
@@ -542,23 +600,9 @@ impl VrrpDaemon {
             .collect();
         let mut socket_drops = Vec::new();
         for c in &self.channels {
-            let d = &c.drops;
-            for (reason, n) in [
-                ("oversize", d.oversize),
-                ("ip_header", d.ip_header),
-                ("bad_version", d.bad_version),
-                ("bad_checksum", d.bad_checksum),
-                ("bad_type", d.bad_type),
-                ("length", d.length),
-                ("other", d.other),
-                ("vrid_not_ours", d.vrid_not_ours),
-            ] {
+            for (reason, n) in c.drops.named() {
                 if n > 0 {
-                    let family = if matches!(c.socket, Socket::V6(_)) {
-                        "ipv6"
-                    } else {
-                        "ipv4"
-                    };
+                    let family = c.family_label();
                     socket_drops.push((format!("{} {family} {reason}", c.ifname), n));
                 }
             }
@@ -571,13 +615,22 @@ impl VrrpDaemon {
 
     /// Before a reload: instances the new config drops stop as on SIGTERM (priority 0, VIPs
     /// removed); masters that stay drop only the VIPs and routes the new config no longer has.
-    /// Returns the event loop (with the watchdog link still in it) and the masters to resume.
-    fn hand_over(mut self, new: &Config) -> (EventLoop, Vec<InstanceKey>) {
+    /// Returns the event loop (with the watchdog link still in it), the masters to resume and
+    /// the AH sequence counters of every instance that stays (keepalived keeps them too).
+    #[allow(clippy::type_complexity)]
+    fn hand_over(
+        mut self,
+        new: &Config,
+    ) -> (EventLoop, Vec<InstanceKey>, Vec<(InstanceKey, AhSequence)>) {
         let now = clock::now();
         let mut resume = Vec::new();
+        let mut sequences = Vec::new();
         for k in 0..self.fsms.len() {
             let old = &self.config.instances[k];
             let key = instance_key(old);
+            if let Some(s) = self.fsms[k].ah_sequence() {
+                sequences.push((key.clone(), s));
+            }
             let kept = new.instances.iter().find(|n| instance_key(n) == key);
             match kept {
                 None => {
@@ -594,7 +647,7 @@ impl VrrpDaemon {
         self.settle(now);
         // Track scripts start again with the new config (their states are re-learned).
         scripts::kill_all(&mut self.scripts);
-        (self.events, resume)
+        (self.events, resume, sequences)
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -777,6 +830,7 @@ impl VrrpDaemon {
                 channel.drops.count(WireDrop::Oversize);
                 continue;
             }
+            let mut ah: Option<AhAdvert> = None;
             let (payload, src, dst, ttl, family) = match &channel.socket {
                 Socket::V4(_) => {
                     let datagram = &self.rx[..rx.len];
@@ -788,10 +842,44 @@ impl VrrpDaemon {
                         channel.drops.count(WireDrop::IpHeader);
                         continue;
                     };
+                    let expected = if channel.ah {
+                        wire_ah::IP_PROTOCOL
+                    } else {
+                        wire::IP_PROTOCOL
+                    };
+                    if header.protocol != expected {
+                        channel.drops.count(WireDrop::IpHeader);
+                        continue;
+                    }
                     let start = packet.header_len();
-                    let end = start + usize::from(header.payload_len);
+                    let end = (start + usize::from(header.payload_len)).min(rx.len);
+                    let mut payload = &self.rx[start..end];
+                    if channel.ah {
+                        let parsed = wire_ah::Packet::new_checked(payload)
+                            .and_then(|p| wire_ah::Repr::parse(&p));
+                        let repr = match parsed {
+                            Ok(x) => x,
+                            Err(e) => {
+                                if self.opts.detailed_log && self.drop_log.allow(now) {
+                                    debug!(
+                                        "{}: dropped a packet from {}: {e}",
+                                        channel.ifname, header.src_addr
+                                    );
+                                }
+                                channel.drops.count(WireDrop::Ah(e));
+                                continue;
+                            }
+                        };
+                        ah = Some(AhAdvert {
+                            spi: repr.spi,
+                            sequence_number: repr.sequence_number,
+                            datagram: &self.rx[..end],
+                        });
+                        // The checked view proved the header is there.
+                        payload = &payload[wire_ah::HEADER_LEN..];
+                    }
                     (
-                        &self.rx[start..end.min(rx.len)],
+                        payload,
                         IpAddr::V4(header.src_addr),
                         IpAddr::V4(header.dst_addr),
                         header.ttl,
@@ -857,6 +945,7 @@ impl VrrpDaemon {
                 priority: repr.priority,
                 adver_int_centis,
                 auth,
+                ah,
                 addresses: &addresses,
             };
             if let Err(reason) = self.fsms[k].handle_advert(now, &advert) {
@@ -906,7 +995,8 @@ impl VrrpDaemon {
             Action::SendAdvert {
                 priority,
                 adver_int_centis,
-            } => self.send_advert(k, priority, adver_int_centis),
+                ah_sequence,
+            } => self.send_advert(k, priority, adver_int_centis, ah_sequence),
             Action::AddAddresses => vips::add(&mut self.rtnl, &self.links, i),
             Action::RemoveAddresses => {
                 if !(self.stopping && self.opts.dont_release_vrrp) {
@@ -938,7 +1028,13 @@ impl VrrpDaemon {
         }
     }
 
-    fn send_advert(&mut self, k: usize, priority: u8, adver_int_centis: u16) {
+    fn send_advert(
+        &mut self,
+        k: usize,
+        priority: u8,
+        adver_int_centis: u16,
+        ah_sequence: Option<u32>,
+    ) {
         let i = &self.config.instances[k];
         let io = &self.io[k];
         let Some(src) = io.src else { return };
@@ -954,7 +1050,8 @@ impl VrrpDaemon {
             crate::config::model::Version::V2 { auth, .. } => {
                 let (auth_type, auth_data) = match auth {
                     Some(Auth::Pass(key)) => (wire::auth_type::PASS, key),
-                    Some(Auth::Ah(key)) => (wire::auth_type::AH, key),
+                    // The AH header carries the proof; keepalived sends zeros here.
+                    Some(Auth::Ah(_)) => (wire::auth_type::AH, [0; 8]),
                     None => (wire::auth_type::NONE, [0; 8]),
                 };
                 wire::Version::V2 {
@@ -973,6 +1070,9 @@ impl VrrpDaemon {
             priority,
             addresses,
         };
+        let ah = ah_key(i).zip(ah_sequence);
+        // keepalived hashes the TTL of multicast adverts only (see `wire::ah`).
+        let unicast = !i.unicast_peer.is_empty();
         let group = multicast_group(i, &self.config);
         let peers = i.unicast_peer.iter().map(|p| p.addr);
         let destinations: heapless::Vec<IpAddr, 64> = if i.unicast_peer.is_empty() {
@@ -990,16 +1090,23 @@ impl VrrpDaemon {
                         continue;
                     };
                     let body_len = repr.buffer_len();
-                    let total = 20 + body_len;
+                    let ah_len = if ah.is_some() { wire_ah::HEADER_LEN } else { 0 };
+                    let total = 20 + ah_len + body_len;
                     let Some(out) = self.tx.get_mut(..total) else {
                         continue;
                     };
-                    channel.ident = channel.ident.wrapping_add(1);
+                    // 0 would let the kernel pick the id, which the AH ICV covers; keepalived
+                    // skips it too.
+                    channel.ident = channel.ident.wrapping_add(1).max(1);
                     let header = ipv4::Repr {
                         src_addr: s,
                         dst_addr: d,
-                        protocol: wire::IP_PROTOCOL,
-                        payload_len: body_len as u16,
+                        protocol: if ah.is_some() {
+                            wire_ah::IP_PROTOCOL
+                        } else {
+                            wire::IP_PROTOCOL
+                        },
+                        payload_len: (ah_len + body_len) as u16,
                         tos: wire::IPV4_TOS,
                         ident: channel.ident,
                         dont_frag: false,
@@ -1011,8 +1118,22 @@ impl VrrpDaemon {
                     };
                     let mut packet = ipv4::Packet::new_unchecked(&mut out[..]);
                     header.emit(&mut packet);
-                    let mut body = wire::Packet::new_unchecked(&mut out[20..], Family::Ipv4);
+                    if let Some((_, sequence_number)) = ah {
+                        let ah_header = wire_ah::Repr {
+                            spi: wire_ah::spi_of(s),
+                            sequence_number,
+                        };
+                        ah_header.emit(&mut wire_ah::Packet::new_unchecked(&mut out[20..]));
+                    }
+                    let mut body =
+                        wire::Packet::new_unchecked(&mut out[20 + ah_len..], Family::Ipv4);
                     repr.emit(&mut body, &endpoints, ChecksumForm::WithPseudoHeader);
+                    if let Some((key, _)) = ah {
+                        if let Err(e) = wire_ah::fill_icv(out, &key, unicast) {
+                            warn!("({}) AH: {e}", i.name);
+                            continue;
+                        }
+                    }
                     socket.send_datagram(&out[..total], d)
                 }
                 (Socket::V6(socket), IpAddr::V6(s), IpAddr::V6(d)) => {
@@ -1170,15 +1291,14 @@ impl VrrpDaemon {
             );
         }
         for c in &self.channels {
+            let family = match (&c.socket, c.ah) {
+                (Socket::V6(_), _) => "IPv6",
+                (Socket::V4(_), false) => "IPv4",
+                (Socket::V4(_), true) => "IPv4 AH",
+            };
             info!(
-                "socket {} {}: dropped before an instance: {:?}",
-                c.ifname,
-                if matches!(c.socket, Socket::V6(_)) {
-                    "IPv6"
-                } else {
-                    "IPv4"
-                },
-                c.drops
+                "socket {} {family}: dropped before an instance: {:?}",
+                c.ifname, c.drops
             );
         }
     }
@@ -1271,9 +1391,13 @@ fn multicast_group(i: &VrrpInstance, config: &Config) -> IpAddr {
     })
 }
 
-fn open_socket(ifname: &str, ipv6: bool) -> Result<Socket, String> {
+/// `ah`: IP protocol 51 (IPv4 only), as keepalived's socket for `auth_type AH`.
+fn open_socket(ifname: &str, ipv6: bool, ah: bool) -> Result<Socket, String> {
     let socket = if ipv6 {
         Vrrp6Socket::open(ifname).map(Socket::V6)
+    } else if ah {
+        Vrrp4Socket::open_with_protocol(ifname, Ipv4Header::Caller, wire_ah::IP_PROTOCOL)
+            .map(Socket::V4)
     } else {
         Vrrp4Socket::open(ifname, Ipv4Header::Caller).map(Socket::V4)
     };

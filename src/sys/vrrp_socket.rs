@@ -5,6 +5,11 @@
 //!
 //! Unicast peers use the same sockets: a raw socket gets every protocol-112 packet addressed to
 //! the host, and SO_BINDTODEVICE keeps only those that came in on this interface.
+//!
+//! VRRPv2 with `auth_type AH` travels as IP protocol 51 (RFC 2402) with the VRRP message behind
+//! the AH header: keepalived opens its IPv4 socket for protocol 51 then, and so does
+//! [`Vrrp4Socket::open_with_protocol`]. The kernel hands a raw socket a copy of every packet of
+//! its protocol whether or not an IPsec SA exists for it.
 
 use crate::sys::announce::interface_index;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -16,6 +21,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// IANA protocol number of VRRP (RFC 5798 §5.1.1.4).
 pub const IPPROTO_VRRP: u8 = 112;
+/// IANA protocol number of the IPsec Authentication Header (RFC 2402 §2).
+pub const IPPROTO_AH: u8 = 51;
 /// The IPv4 VRRP multicast group (RFC 5798 §5.1.1.2).
 pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 /// The IPv6 VRRP multicast group (RFC 5798 §5.1.2.2).
@@ -109,7 +116,17 @@ pub struct Vrrp4Socket {
 impl Vrrp4Socket {
     /// Opens the socket on `ifname`. Join a group with `join` to receive multicast adverts.
     pub fn open(ifname: &str, header: Ipv4Header) -> io::Result<Vrrp4Socket> {
-        let fd = raw_socket(AddressFamily::INET)?;
+        Self::open_with_protocol(ifname, header, IPPROTO_VRRP)
+    }
+
+    /// [`Vrrp4Socket::open`] for another IP protocol: [`IPPROTO_AH`] for adverts behind an
+    /// IPsec AH header. An `Ipv4Header::Caller` socket sends the caller's protocol field as is.
+    pub fn open_with_protocol(
+        ifname: &str,
+        header: Ipv4Header,
+        protocol: u8,
+    ) -> io::Result<Vrrp4Socket> {
+        let fd = raw_socket(AddressFamily::INET, protocol)?;
         let ifindex = interface_index(ifname)?;
         bind_to_device(fd.as_fd(), ifname)?;
         if header == Ipv4Header::Caller {
@@ -260,7 +277,7 @@ pub struct Vrrp6Socket {
 
 impl Vrrp6Socket {
     pub fn open(ifname: &str) -> io::Result<Vrrp6Socket> {
-        let fd = raw_socket(AddressFamily::INET6)?;
+        let fd = raw_socket(AddressFamily::INET6, IPPROTO_VRRP)?;
         let ifindex = interface_index(ifname)?;
         bind_to_device(fd.as_fd(), ifname)?;
         setsockopt_int(
@@ -361,10 +378,10 @@ pub(crate) fn needs_scope(dst: &Ipv6Addr) -> bool {
     (first & 0xffc0) == 0xfe80 || (dst.is_multicast() && matches!(first & 0x000f, 1 | 2))
 }
 
-fn raw_socket(family: AddressFamily) -> io::Result<OwnedFd> {
+fn raw_socket(family: AddressFamily, protocol: u8) -> io::Result<OwnedFd> {
     let protocol = Protocol::from_raw(
-        // 112 is not zero.
-        rustix::net::RawProtocol::new(u32::from(IPPROTO_VRRP)).ok_or(Errno::INVAL)?,
+        // 0 (IPPROTO_IP) is refused here: a raw socket needs a protocol.
+        rustix::net::RawProtocol::new(u32::from(protocol)).ok_or(Errno::INVAL)?,
     );
     let fd = rustix::net::socket_with(
         family,

@@ -2,11 +2,14 @@
 //! RFC 5798 §7.1 / RFC 3768 §7.1 in keepalived 2.2's order (`vrrp_check_packet`). Independent of
 //! the wire codec: the daemon fills an [`Advert`] from a parsed packet and its socket metadata.
 //!
-//! Checks the daemon must do before this (they need the raw packet): length, IP total length,
-//! packet type, checksum, and for VRRPv2 `auth_type AH` the AH ICV and sequence number.
+//! Checks the daemon must do before this: length, IP total length, packet type, checksum, and
+//! for `auth_type AH` the AH header's length and next header. The AH ICV, SPI and sequence number
+//! are checked here, in keepalived's place among the others (after the auth type).
 
+use super::ah::AhSequence;
 use super::stats::DropReason;
 use crate::config::model::{Auth, UnicastPeer, VirtualAddresses, VrrpInstance};
+use crate::wire::ah as wire_ah;
 use std::cmp::Ordering;
 use std::net::IpAddr;
 
@@ -37,7 +40,31 @@ pub struct Advert<'a> {
     pub adver_int_centis: u16,
     /// VRRPv2 auth type and data; `None` counts as type 0. Ignored for VRRPv3.
     pub auth: Option<(u8, [u8; 8])>,
+    /// The IPsec AH header the advert came behind (IP protocol 51), if any.
+    pub ah: Option<AhAdvert<'a>>,
     pub addresses: &'a [IpAddr],
+}
+
+/// What an instance needs of a received AH header (RFC 2402 §2) to check it.
+#[derive(Clone, Copy, Debug)]
+pub struct AhAdvert<'a> {
+    pub spi: u32,
+    pub sequence_number: u32,
+    /// The whole IPv4 datagram up to its total length (header, AH header, VRRP message): the ICV
+    /// covers all of it.
+    pub datagram: &'a [u8],
+}
+
+/// The AH key of an instance: VRRPv2 with `auth_type AH`, not in strict mode (which keepalived
+/// and the config model turn authentication off for).
+pub fn ah_key(config: &VrrpInstance) -> Option<[u8; 8]> {
+    match config.version {
+        crate::config::model::Version::V2 {
+            auth: Some(Auth::Ah(key)),
+            ..
+        } if !config.strict_mode && !config.is_ipv6() => Some(key),
+        _ => None,
+    }
 }
 
 /// What an instance checks received adverts against, built once from its configuration.
@@ -100,7 +127,19 @@ impl ReceiveChecks {
 
     /// keepalived's `vrrp_check_packet`: `check_addresses` is false only for a backup with
     /// `skip_check_adv_addr` hearing the same master again.
-    pub(crate) fn check(&self, a: &Advert, check_addresses: bool) -> Result<(), DropReason> {
+    /// `sequence` is the instance's AH counter (`auth_type AH` only); a packet that passes the
+    /// AH checks moves it, whatever later checks say, as in keepalived.
+    pub(crate) fn check(
+        &self,
+        a: &Advert,
+        check_addresses: bool,
+        sequence: Option<&mut AhSequence>,
+    ) -> Result<(), DropReason> {
+        // keepalived checks first that the IP protocol (AH or VRRP) is the one the instance
+        // expects. Its sockets (and ours) are per protocol, so only a hand-made advert gets here.
+        if a.ah.is_some() != matches!(self.auth, Some(Auth::Ah(_))) {
+            return Err(DropReason::AuthType);
+        }
         // RFC 5798 §7.1: TTL/hop limit must be 255; keepalived skips this for unicast instances.
         if !self.unicast && a.ttl != 255 {
             return Err(DropReason::Ttl);
@@ -128,6 +167,9 @@ impl ReceiveChecks {
                 if !same_secret(&pass, &rx_data) {
                     return Err(DropReason::AuthFailure);
                 }
+            }
+            if let (Some(Auth::Ah(key)), Some(ah)) = (self.auth, a.ah) {
+                self.check_ah(&key, &ah, a.src, sequence)?;
             }
             // RFC 3768 §7.1: a different interval means a misconfigured peer; keepalived drops it
             // "to prevent concurrent VRID running => multiple master in 1 VRID".
@@ -160,6 +202,33 @@ impl ReceiveChecks {
             }
         }
         Ok(())
+    }
+
+    /// keepalived's `vrrp_in_chk_ipsecah`: ICV first (nothing else in the packet can be trusted
+    /// before it), then SPI = source address, then the sequence number. The 8 authentication
+    /// bytes of the VRRP message are not looked at (keepalived sends zeros; the ICV covers them).
+    fn check_ah(
+        &self,
+        key: &[u8; 8],
+        ah: &AhAdvert,
+        src: IpAddr,
+        sequence: Option<&mut AhSequence>,
+    ) -> Result<(), DropReason> {
+        // The TTL is hashed for multicast instances only (see `wire::ah`).
+        if !wire_ah::verify_icv(ah.datagram, key, self.unicast) {
+            return Err(DropReason::AhIcv);
+        }
+        let IpAddr::V4(src) = src else {
+            return Err(DropReason::AhSpi);
+        };
+        if ah.spi != wire_ah::spi_of(src) {
+            return Err(DropReason::AhSpi);
+        }
+        if sequence.is_some_and(|s| s.accept(ah.sequence_number)) {
+            Ok(())
+        } else {
+            Err(DropReason::AhSequence)
+        }
     }
 }
 

@@ -18,7 +18,8 @@
 //! - when a lower-priority advert reaches the master: at once and `garp_lower_prio_delay` later
 //!   (`garp_lower_prio_repeat`; 0 repeats disables both).
 
-use super::advert::{compare_sender, Advert, ReceiveChecks};
+use super::advert::{ah_key, compare_sender, Advert, ReceiveChecks};
+use super::ah::AhSequence;
 use super::stats::{DropReason, Stats};
 use super::timers;
 use crate::config::model::{InitialState, VrrpInstance};
@@ -62,8 +63,13 @@ impl State {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Send one advertisement (to the multicast group or to each unicast peer).
-    SendAdvert { priority: u8, adver_int_centis: u16 },
+    /// Send one advertisement (to the multicast group or to each unicast peer). With
+    /// `auth_type AH`, the AH sequence number it carries (the same for every unicast peer).
+    SendAdvert {
+        priority: u8,
+        adver_int_centis: u16,
+        ah_sequence: Option<u32>,
+    },
     /// Add the VIPs, eVIPs and virtual routes (and accept-mode rules).
     AddAddresses,
     /// Remove them.
@@ -144,6 +150,8 @@ pub struct Instance {
     garp_delay_at: Option<Instant>,
     garp_refresh_at: Option<Instant>,
     lower_prio_garps: Deque<Instant, LOWER_PRIO_GARPS>,
+    /// `auth_type AH` only.
+    ah: Option<AhSequence>,
     actions: Deque<Action, ACTION_QUEUE>,
     stats: Stats,
 }
@@ -153,16 +161,21 @@ impl Instance {
     /// the config model leaves to the runtime: priority 255 or `state MASTER` cancel `nopreempt`
     /// and `preempt_delay`; strict mode forces `lower_prio_no_advert`, clears
     /// `higher_prio_send_advert`, lower-priority GARPs and `preempt_delay`, and the default
-    /// `down_timer_adverts`; accept mode defaults to on unless strict (always on for the owner).
+    /// `down_timer_adverts`; accept mode defaults to on unless strict (always on for the owner);
+    /// `auth_type AH` turns a non-owner's `state MASTER` into BACKUP (before the rules above
+    /// look at it: "Initial state master is incompatible with AH authentication").
     pub fn new(config: &VrrpInstance, _now: Instant) -> Instance {
         let base_priority = config.priority.get();
         let owner = base_priority == PRIORITY_OWNER;
         let strict = config.strict_mode;
+        let ah = ah_key(config).is_some();
         // keepalived's default state for an owner is MASTER (RFC 5798 §6.4.1 makes the owner
         // master at startup); an owner with an explicit `state BACKUP` waits
         // Master_Down_Interval like keepalived 2.2.7. Strict mode ties MASTER to ownership.
+        // With AH keepalived wants to hear an advert (and its sequence number) before taking
+        // over.
         let initial_want_master = (owner && config.state != Some(InitialState::Backup))
-            || (!strict && config.state == Some(InitialState::Master));
+            || (!strict && !ah && config.state == Some(InitialState::Master));
         let nopreempt = config.nopreempt && !owner && !initial_want_master;
         let preempt_delay = if nopreempt || initial_want_master || strict {
             Micros(0)
@@ -238,6 +251,7 @@ impl Instance {
             garp_delay_at: None,
             garp_refresh_at: None,
             lower_prio_garps: Deque::new(),
+            ah: ah.then(AhSequence::new),
             actions: Deque::new(),
             stats: Stats::default(),
         };
@@ -300,12 +314,25 @@ impl Instance {
         self.want
     }
 
+    /// The AH sequence counter (`auth_type AH` only), to carry over a reload.
+    pub fn ah_sequence(&self) -> Option<AhSequence> {
+        self.ah
+    }
+
     /// Its own tracking says fault (not counting a fault forced by the sync group).
     pub fn own_fault(&self) -> bool {
         self.own_fault
     }
 
     // ---- inputs ----
+
+    /// The counter of this instance before a reload (keepalived keeps it too). Ignored unless
+    /// the instance uses AH; call before [`Instance::start`].
+    pub fn restore_ah_sequence(&mut self, sequence: AhSequence) {
+        if let Some(s) = &mut self.ah {
+            *s = sequence;
+        }
+    }
 
     /// The address our adverts are sent from (`unicast_src_ip`/`mcast_src_ip`, else the
     /// interface's primary address, which only the daemon knows). Used for the equal-priority
@@ -380,9 +407,12 @@ impl Instance {
         let check_addresses = self.state == State::Master
             || !self.skip_check_adv_addr
             || self.master_addr != Some(advert.src);
-        if let Err(reason) = self.checks.check(advert, check_addresses) {
+        if let Err(reason) = self.checks.check(advert, check_addresses, self.ah.as_mut()) {
             self.stats.count_drop(reason);
             return Err(reason);
+        }
+        if let (Some(s), State::Backup) = (&mut self.ah, self.state) {
+            s.clear_cycle();
         }
         self.stats.adverts_received += 1;
         if advert.priority == PRIORITY_STOP {
@@ -582,6 +612,10 @@ impl Instance {
         if a.priority < ours || (a.priority == ours && cmp == Ordering::Less) {
             // A lower-priority router is master too (a partition healed): stay master,
             // advertise now so it steps down (unless lower_prio_no_advert), refresh ARP caches.
+            if let (Some(s), Some(ah)) = (&mut self.ah, a.ah) {
+                // keepalived "syncs" its counter to the lower router's (see `super::ah`).
+                s.sync_from_lower(ah.sequence_number);
+            }
             if !self.lower_prio_no_advert {
                 self.send_advert(ours);
                 self.timer = Some(now + self.adver_int);
@@ -592,6 +626,9 @@ impl Instance {
             return;
         }
         if a.priority > ours || (a.priority == ours && cmp == Ordering::Greater) {
+            if let Some(s) = &mut self.ah {
+                s.clear_cycle();
+            }
             let learned = (self.version == 3).then(|| timers::centis(a.adver_int_centis));
             self.master_addr = Some(a.src);
             self.leave_master(now, learned);
@@ -614,6 +651,9 @@ impl Instance {
     /// keepalived's `vrrp_state_goto_master` + `vrrp_state_become_master`: advert first so
     /// the old master drops the VIPs before our GARPs go out.
     fn become_master(&mut self, now: Instant) {
+        if let Some(s) = &mut self.ah {
+            s.become_master();
+        }
         self.state = State::Master;
         self.want = State::Master;
         self.master_adver_int = self.adver_int;
@@ -720,9 +760,11 @@ impl Instance {
         if priority == PRIORITY_STOP {
             self.stats.priority_zero_sent += 1;
         }
+        let ah_sequence = self.ah.as_mut().map(AhSequence::next_to_send);
         self.push(Action::SendAdvert {
             priority,
             adver_int_centis: self.adver_int_centis,
+            ah_sequence,
         });
     }
 

@@ -100,6 +100,7 @@ pub(crate) fn adv(src: [u8; 4], priority: u8) -> Advert<'static> {
         priority,
         adver_int_centis: 100,
         auth: None,
+        ah: None,
         addresses: &VIPS,
     }
 }
@@ -112,6 +113,7 @@ fn send(priority: u8) -> Action {
     Action::SendAdvert {
         priority,
         adver_int_centis: 100,
+        ah_sequence: None,
     }
 }
 
@@ -860,4 +862,330 @@ fn strict_mode_rules() {
     assert!(!i.initial_want_master);
     assert!(!i.accept());
     assert!(Instance::new(&config(3, 100), at(0)).accept());
+}
+
+// ---- auth_type AH ----
+
+const AH_KEY: [u8; 8] = *b"secret\0\0";
+
+fn ah_config(priority: u8) -> VrrpInstance {
+    let mut c = config(2, priority);
+    c.version = Version::V2 {
+        advert_int: AdvertIntSecs::new(1).expect("1 s"),
+        auth: Some(Auth::Ah(AH_KEY)),
+    };
+    c
+}
+
+/// What a peer puts on the wire: IPv4 header (protocol 51), AH, VRRPv2 advert for VRID 1 with
+/// our VIP; `spi` 0 means the sender's address, as keepalived sends.
+struct AhPacket {
+    src: [u8; 4],
+    dst: Ipv4Addr,
+    ttl: u8,
+    priority: u8,
+    seq: u32,
+    spi: u32,
+    key: [u8; 8],
+}
+
+impl AhPacket {
+    fn new(src: [u8; 4], priority: u8, seq: u32) -> AhPacket {
+        AhPacket {
+            src,
+            dst: Ipv4Addr::new(224, 0, 0, 18),
+            ttl: 255,
+            priority,
+            seq,
+            spi: 0,
+            key: AH_KEY,
+        }
+    }
+
+    fn datagram(&self, zero_ttl: bool) -> Vec<u8> {
+        use crate::wire::{ah, ipv4, vrrp as w};
+        let mut list = [0u8; 4];
+        let addresses =
+            w::Addresses::encode(&mut list, w::Family::Ipv4, VIPS).expect("one address");
+        let message = w::Repr {
+            version: w::Version::V2 {
+                auth_type: w::auth_type::AH,
+                adver_int_secs: 1,
+                auth_data: [0; 8],
+            },
+            vrid: 1,
+            priority: self.priority,
+            addresses,
+        };
+        let src = Ipv4Addr::from(self.src);
+        let len = 20 + ah::HEADER_LEN + message.buffer_len();
+        let mut out = vec![0u8; len];
+        ipv4::Repr {
+            src_addr: src,
+            dst_addr: self.dst,
+            protocol: ah::IP_PROTOCOL,
+            payload_len: (len - 20) as u16,
+            tos: 0xc0,
+            ident: 7,
+            dont_frag: false,
+            ttl: self.ttl,
+        }
+        .emit(&mut ipv4::Packet::new_unchecked(&mut out[..]));
+        ah::Repr {
+            spi: if self.spi == 0 {
+                ah::spi_of(src)
+            } else {
+                self.spi
+            },
+            sequence_number: self.seq,
+        }
+        .emit(&mut ah::Packet::new_unchecked(&mut out[20..]));
+        let endpoints =
+            w::Endpoints::new(IpAddr::V4(src), IpAddr::V4(self.dst)).expect("same family");
+        message.emit(
+            &mut w::Packet::new_unchecked(&mut out[44..], w::Family::Ipv4),
+            &endpoints,
+            w::ChecksumForm::default(),
+        );
+        ah::fill_icv(&mut out, &self.key, zero_ttl).expect("whole datagram");
+        out
+    }
+}
+
+/// The advert the daemon hands over for `datagram` (built by [`AhPacket`]).
+fn ah_adv<'a>(p: &AhPacket, datagram: &'a [u8]) -> Advert<'a> {
+    let header = crate::wire::ah::Packet::new_checked(&datagram[20..]).expect("AH header");
+    Advert {
+        src: IpAddr::from(p.src),
+        ttl: p.ttl,
+        unicast: !p.dst.is_multicast(),
+        version: 2,
+        vrid: 1,
+        priority: p.priority,
+        adver_int_centis: 100,
+        auth: Some((2, [0; 8])),
+        ah: Some(crate::vrrp::AhAdvert {
+            spi: header.spi(),
+            sequence_number: header.sequence_number(),
+            datagram,
+        }),
+        addresses: &VIPS,
+    }
+}
+
+fn feed(i: &mut Instance, when: u64, p: &AhPacket) -> Result<(), DropReason> {
+    let d = p.datagram(!p.dst.is_multicast());
+    i.handle_advert(at(when), &ah_adv(p, &d))
+}
+
+fn send_ah(priority: u8, seq: u32) -> Action {
+    Action::SendAdvert {
+        priority,
+        adver_int_centis: 100,
+        ah_sequence: Some(seq),
+    }
+}
+
+#[test]
+fn ah_receive_checks_icv_spi_and_sequence_each_counted() {
+    let mut i = started(&ah_config(100));
+    assert_eq!(
+        feed(&mut i, SEC, &AhPacket::new([10, 0, 0, 1], 150, 1)),
+        Ok(())
+    );
+    assert_eq!(i.stats().adverts_received, 1);
+    let cases = [
+        // The same sequence number again, and an older one: replays.
+        (AhPacket::new([10, 0, 0, 1], 150, 1), DropReason::AhSequence),
+        (AhPacket::new([10, 0, 0, 1], 150, 0), DropReason::AhSequence),
+        (
+            AhPacket {
+                key: *b"secreT\0\0",
+                ..AhPacket::new([10, 0, 0, 1], 150, 2)
+            },
+            DropReason::AhIcv,
+        ),
+        (
+            AhPacket {
+                spi: 0x0a00_0009,
+                ..AhPacket::new([10, 0, 0, 1], 150, 2)
+            },
+            DropReason::AhSpi,
+        ),
+    ];
+    for (p, reason) in &cases {
+        assert_eq!(feed(&mut i, 2 * SEC, p), Err(*reason));
+    }
+    let s = i.stats();
+    assert_eq!(
+        (s.ah_sequence_error, s.ah_icv_failure, s.ah_spi_error),
+        (2, 1, 1)
+    );
+    assert_eq!(s.adverts_received, 1);
+    // Drops did not move the counter: 2 is still new.
+    assert_eq!(
+        feed(&mut i, 3 * SEC, &AhPacket::new([10, 0, 0, 1], 150, 2)),
+        Ok(())
+    );
+    // A changed byte after signing (the priority) breaks the ICV.
+    let p = AhPacket::new([10, 0, 0, 1], 150, 3);
+    let mut d = p.datagram(false);
+    d[46] = 250;
+    let mut a = ah_adv(&p, &d);
+    a.priority = 250;
+    assert_eq!(i.handle_advert(at(4 * SEC), &a), Err(DropReason::AhIcv));
+    // A multicast ICV computed with the TTL zeroed (keepalived's unicast rule) fails too.
+    let d = p.datagram(true);
+    assert_eq!(
+        i.handle_advert(at(4 * SEC), &ah_adv(&p, &d)),
+        Err(DropReason::AhIcv)
+    );
+    assert_eq!(i.stats().ah_icv_failure, 3);
+}
+
+#[test]
+fn ah_presence_must_match_the_auth_type() {
+    let mut i = started(&ah_config(100));
+    let plain = Advert {
+        version: 2,
+        auth: Some((2, [0; 8])),
+        ..adv([10, 0, 0, 1], 150)
+    };
+    assert_eq!(i.handle_advert(at(SEC), &plain), Err(DropReason::AuthType));
+    // AH around a PASS advert, or an AH packet at a PASS instance.
+    let p = AhPacket::new([10, 0, 0, 1], 150, 1);
+    let d = p.datagram(false);
+    let pass = Advert {
+        auth: Some((1, AH_KEY)),
+        ..ah_adv(&p, &d)
+    };
+    assert_eq!(i.handle_advert(at(SEC), &pass), Err(DropReason::AuthType));
+    let mut c = ah_config(100);
+    c.version = Version::V2 {
+        advert_int: AdvertIntSecs::new(1).expect("1 s"),
+        auth: Some(Auth::Pass(AH_KEY)),
+    };
+    let mut j = started(&c);
+    assert_eq!(
+        j.handle_advert(at(SEC), &ah_adv(&p, &d)),
+        Err(DropReason::AuthType)
+    );
+    assert_eq!(i.stats().auth_type_error + j.stats().auth_type_error, 3);
+}
+
+#[test]
+fn ah_new_master_goes_on_from_the_old_masters_sequence() {
+    let mut i = started(&ah_config(100));
+    assert_eq!(i.ah_sequence().map(|s| s.last()), Some(0));
+    feed(&mut i, SEC, &AhPacket::new([10, 0, 0, 1], 150, 41)).expect("valid");
+    // The master stops: priority 0, sequence 42; we take over after Skew_Time.
+    feed(&mut i, 2 * SEC, &AhPacket::new([10, 0, 0, 1], 0, 42)).expect("valid");
+    let t = i.poll_timeout().expect("skew timer");
+    i.handle_timeout(t);
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(drain(&mut i)[0], send_ah(100, 43));
+    i.handle_timeout(t + Micros(SEC));
+    assert_eq!(drain(&mut i), [send_ah(100, 44)]);
+    // Stopping sends priority 0 with the next number.
+    i.shutdown(t + Micros(SEC + 1));
+    assert_eq!(drain(&mut i)[0], send_ah(0, 45));
+}
+
+#[test]
+fn ah_fresh_instance_sends_one_first() {
+    let (mut i, t) = master(&ah_config(100));
+    assert_eq!(i.ah_sequence().map(|s| s.last()), Some(1));
+    i.handle_timeout(t + Micros(SEC));
+    assert_eq!(drain(&mut i), [send_ah(100, 2)]);
+    // Non-AH instances send none.
+    let (mut j, t) = master(&config(2, 100));
+    j.handle_timeout(t + Micros(SEC));
+    assert_eq!(drain(&mut j), [send(100)]);
+    assert_eq!(j.ah_sequence(), None);
+}
+
+#[test]
+fn ah_master_hearing_a_lower_router_goes_above_its_number() {
+    let (mut i, t) = master(&ah_config(200));
+    feed(&mut i, t.0 + 10, &AhPacket::new([10, 0, 0, 1], 100, 700)).expect("valid");
+    // keepalived: counter := 700 + 1, then the advert that makes it step down carries 702.
+    assert_eq!(drain(&mut i)[0], send_ah(200, 702));
+    assert_eq!(i.state(), State::Master);
+    // A higher master's advert is accepted (703) and we step down.
+    feed(&mut i, t.0 + 20, &AhPacket::new([10, 0, 0, 1], 250, 703)).expect("valid");
+    assert_eq!(i.state(), State::Backup);
+    assert_eq!(i.ah_sequence().map(|s| s.last()), Some(703));
+}
+
+#[test]
+fn ah_state_master_waits_as_backup_unless_owner() {
+    let mut c = ah_config(200);
+    c.state = Some(InitialState::Master);
+    c.nopreempt = true;
+    let mut i = Instance::new(&c, at(0));
+    i.start(at(0));
+    assert_eq!(drain(&mut i), [Action::Notify(State::Backup)]);
+    // Unlike a plain `state MASTER`, nopreempt stays: a lower master keeps the VIPs.
+    feed(&mut i, SEC, &AhPacket::new([10, 0, 0, 1], 100, 5)).expect("valid");
+    let t = i.poll_timeout().expect("down timer");
+    assert!(t.0 > 4 * SEC);
+    feed(&mut i, 3 * SEC, &AhPacket::new([10, 0, 0, 1], 100, 6)).expect("valid");
+    assert_eq!(i.state(), State::Backup);
+    // The owner still starts as master.
+    let mut o = ah_config(255);
+    o.state = Some(InitialState::Master);
+    let mut i = Instance::new(&o, at(0));
+    i.start(at(0));
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(drain(&mut i)[0], send_ah(255, 1));
+}
+
+#[test]
+fn ah_unicast_icv_ignores_the_ttl() {
+    let mut c = ah_config(100);
+    c.unicast_peer = vec![UnicastPeer {
+        addr: IpAddr::from([10, 0, 0, 1]),
+        min_ttl: None,
+        max_ttl: None,
+    }];
+    let mut i = started(&c);
+    let p = AhPacket {
+        dst: Ipv4Addr::from(OURS),
+        ..AhPacket::new([10, 0, 0, 1], 150, 1)
+    };
+    // Signed at TTL 255, received at 62 after routers: still valid.
+    let d = p.datagram(true);
+    let mut routed = d.clone();
+    routed[8] = 62;
+    let a = Advert {
+        ttl: 62,
+        ..ah_adv(&p, &routed)
+    };
+    assert_eq!(i.handle_advert(at(SEC), &a), Ok(()));
+}
+
+#[test]
+fn ah_sequence_carries_over_with_restore() {
+    let mut i = started(&ah_config(100));
+    feed(&mut i, SEC, &AhPacket::new([10, 0, 0, 1], 150, 90)).expect("valid");
+    let kept = i.ah_sequence().expect("AH");
+    let mut j = Instance::new(&ah_config(100), at(0));
+    j.restore_ah_sequence(kept);
+    j.start(at(0));
+    assert_eq!(
+        feed(&mut j, SEC, &AhPacket::new([10, 0, 0, 1], 150, 90)),
+        Err(DropReason::AhSequence)
+    );
+    // Restoring into a non-AH instance does nothing.
+    let mut k = Instance::new(&config(2, 100), at(0));
+    k.restore_ah_sequence(kept);
+    assert_eq!(k.ah_sequence(), None);
+}
+
+#[test]
+fn ah_strict_mode_has_no_authentication() {
+    let mut c = ah_config(100);
+    c.strict_mode = true;
+    let i = Instance::new(&c, at(0));
+    assert_eq!(i.ah_sequence(), None);
 }

@@ -7,13 +7,15 @@
 //! timer with the earliest `poll_timeout`.
 
 pub mod advert;
+pub mod ah;
 pub mod instance;
 pub mod stats;
 pub mod sync;
 pub mod timers;
 pub mod track;
 
-pub use advert::Advert;
+pub use advert::{Advert, AhAdvert};
+pub use ah::AhSequence;
 pub use instance::{Action, Instance, State};
 pub use stats::{DropReason, Stats};
 pub use sync::{GroupAction, SyncGroup};

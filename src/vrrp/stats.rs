@@ -15,6 +15,12 @@ pub enum DropReason {
     AuthType,
     /// VRRPv2 simple password differs.
     AuthFailure,
+    /// `auth_type AH`: the ICV does not match (another key, or a changed packet).
+    AhIcv,
+    /// `auth_type AH`: the SPI is not the sender's address (keepalived's rule).
+    AhSpi,
+    /// `auth_type AH`: the sequence number is not above the last one seen or sent (a replay).
+    AhSequence,
     /// Count IPvX Addrs differs from the number of VIPs we advertise.
     AddressCount,
     /// One of our advertised VIPs is missing from the advert.
@@ -44,6 +50,9 @@ pub struct Stats {
     pub vrid_error: u64,
     pub auth_type_error: u64,
     pub auth_failure: u64,
+    pub ah_icv_failure: u64,
+    pub ah_spi_error: u64,
+    pub ah_sequence_error: u64,
     pub address_count_error: u64,
     pub address_list_error: u64,
     pub interval_error: u64,
@@ -64,6 +73,9 @@ impl Stats {
             DropReason::Vrid => &mut self.vrid_error,
             DropReason::AuthType => &mut self.auth_type_error,
             DropReason::AuthFailure => &mut self.auth_failure,
+            DropReason::AhIcv => &mut self.ah_icv_failure,
+            DropReason::AhSpi => &mut self.ah_spi_error,
+            DropReason::AhSequence => &mut self.ah_sequence_error,
             DropReason::AddressCount => &mut self.address_count_error,
             DropReason::AddressList => &mut self.address_list_error,
             DropReason::Interval => &mut self.interval_error,
@@ -82,6 +94,9 @@ impl Stats {
             DropReason::Vrid => self.vrid_error,
             DropReason::AuthType => self.auth_type_error,
             DropReason::AuthFailure => self.auth_failure,
+            DropReason::AhIcv => self.ah_icv_failure,
+            DropReason::AhSpi => self.ah_spi_error,
+            DropReason::AhSequence => self.ah_sequence_error,
             DropReason::AddressCount => self.address_count_error,
             DropReason::AddressList => self.address_list_error,
             DropReason::Interval => self.interval_error,
@@ -104,6 +119,9 @@ mod tests {
             DropReason::Vrid,
             DropReason::AuthType,
             DropReason::AuthFailure,
+            DropReason::AhIcv,
+            DropReason::AhSpi,
+            DropReason::AhSequence,
             DropReason::AddressCount,
             DropReason::AddressList,
             DropReason::Interval,

@@ -337,7 +337,8 @@ mod tests {
             [
                 Action::SendAdvert {
                     priority: 0,
-                    adver_int_centis: 100
+                    adver_int_centis: 100,
+                    ah_sequence: None
                 },
                 Action::RemoveAddresses,
                 Action::Notify(State::Fault)

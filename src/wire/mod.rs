@@ -1,6 +1,7 @@
 //! Byte-exact codecs (smoltcp style: checked `Packet` views, parsed `Repr`s), no syscalls and no
 //! allocation.
 
+pub mod ah;
 pub mod arp;
 pub mod checksum;
 pub mod ipv4;

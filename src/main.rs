@@ -170,7 +170,10 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
             "-R" | "--dont-respawn" => args.no_respawn = true,
             "-r" | "--vrrp_pid" => args.vrrp_pid = Some(PathBuf::from(value(word)?)),
             "-c" | "--checkers_pid" => args.check_pid = Some(PathBuf::from(value(word)?)),
-            "-P" | "--vrrp" => args.vrrp_only = true,
+            "-P" | "--vrrp" => {
+                args.vrrp_only = true;
+                args.daemon.vrrp_only = true;
+            }
             "-I" | "--dont-release-ipvs" => args.daemon.dont_release_ipvs = true,
             "-D" | "--log-detail" => args.daemon.detailed_log = true,
             "-p" | "--pid" => args.daemon.pid_file = Some(PathBuf::from(value(word)?)),

@@ -1,6 +1,7 @@
 //! The watchdog process model in network namespaces, against a keeplite (and, where installed,
 //! a keepalived) peer: a SIGKILLed VRRP child is restarted and resumes as master without the
-//! peer ever taking the VIP; a hung child is killed and restarted; SIGHUP and `keeplite reload`
+//! peer ever taking the VIP (with `auth_type AH` too: its sequence numbers go on above the dead
+//! child's); a hung child is killed and restarted; SIGHUP and `keeplite reload`
 //! reload without flapping, keep the VIPs that stay and refuse a broken config; `keeplite
 //! status`; `-R`; a child that cannot start stops the daemon; daemonizing without `-n`.
 //! Needs root; skips loudly without it.
@@ -43,6 +44,26 @@ fn instance_excluded(priority: u8, excluded: &[&str]) -> String {
         &format!("}}\n    virtual_ipaddress_excluded {{\n{ex}    }}\n}}\n"),
         1,
     )
+}
+
+/// `instance` with `auth_type AH`: keepalived's sequence numbers, which a receiver accepts only
+/// above the last one it saw.
+fn instance_ah(priority: u8) -> String {
+    instance(priority, &[VIP]).replacen(
+        "    advert_int 1\n",
+        "    advert_int 1\n    authentication {\n        auth_type AH\n        auth_pass s3cret\n    }\n",
+        1,
+    )
+}
+
+/// The `ah_sequence` drops `keeplite status` shows for the instance on `host`.
+fn ah_sequence_drops(lan: &Lan, host: usize) -> u64 {
+    let text = status(lan, host, false);
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("dropped "))
+        .filter_map(|l| l.strip_suffix(": ah_sequence"))
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum()
 }
 
 fn status(lan: &Lan, host: usize, json: bool) -> String {
@@ -166,6 +187,87 @@ fn vrrp_child_killed_on_the_master_resumes_without_a_flap() {
     assert!(text.contains("MASTER"), "{text}");
     loud(&format!(
         "process_netns: VRRP child SIGKILL -> resumed as master in {} ms",
+        restart.as_millis()
+    ));
+}
+
+/// The same with `auth_type AH`: the new child must not send sequence numbers the peer saw
+/// from the dead one (the peer would drop them as replays and take over after its
+/// Master_Down_Interval). The watchdog keeps the counter the child reports with its heartbeat,
+/// and the resumed master skips the numbers the dead child may have sent since.
+#[test]
+fn vrrp_child_killed_on_an_ah_master_resumes_above_its_sequence_numbers() {
+    let Some(lan) = Lan::new(
+        "vrrp_child_killed_on_an_ah_master_resumes_above_its_sequence_numbers",
+        2,
+    ) else {
+        return;
+    };
+    let c0 = lan.write("keeplite-0.conf", &instance_ah(150));
+    let c1 = lan.write("keeplite-1.conf", &instance_ah(100));
+    let d0 = start_keeplite(&lan, 0, &c0);
+    let d1 = start_keeplite(&lan, 1, &c1);
+    // With AH both start as backup (keepalived's rule): the higher priority takes over first.
+    assert!(
+        wait_until(Duration::from_secs(10), || has_address(
+            &lan.hosts[0],
+            ip(VIP)
+        )),
+        "no master: {}",
+        d0.log_text()
+    );
+    // Let the master's numbers run past what a child starting from 1 would reach within the
+    // peer's Master_Down_Interval (3.6 s): without the counter the peer would take over.
+    std::thread::sleep(Duration::from_secs(8));
+    let backup_masters = became_master_lines(&d1);
+    let drops_before = ah_sequence_drops(&lan, 1);
+    let first = d0.child_pid().expect("a VRRP child");
+    let peer_took = Watch::start(&lan.hosts[1].ns, ip(VIP), false);
+    let vip_gone = Watch::start(&lan.hosts[0].ns, ip(VIP), true);
+    let killed = Instant::now();
+    sh(&["kill", "-KILL", &first.to_string()]);
+    let resumed = wait_until(Duration::from_secs(5), || {
+        d0.log_text().contains("AH sequence numbers go on from")
+    });
+    let restart = killed.elapsed();
+    assert!(resumed, "no resume: {}", d0.log_text());
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(
+        !peer_took.finish(),
+        "the peer took the VIP: {}",
+        d1.log_text()
+    );
+    assert!(
+        !vip_gone.finish(),
+        "the VIP left the master: {}",
+        d0.log_text()
+    );
+    assert_eq!(
+        became_master_lines(&d1),
+        backup_masters,
+        "the peer became master: {}",
+        d1.log_text()
+    );
+    // The resumed master's first number is above any the dead child sent: not one replay.
+    let drops_after = ah_sequence_drops(&lan, 1);
+    assert_eq!(
+        drops_after,
+        drops_before,
+        "the peer dropped adverts as replays: {}",
+        status(&lan, 1, false)
+    );
+    let text = status(&lan, 1, false);
+    assert!(text.contains("BACKUP"), "{text}");
+    let from: u32 = d0
+        .log_text()
+        .lines()
+        .find_map(|l| l.split("AH sequence numbers go on from ").nth(1))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the resumed number");
+    assert_ne!(first, d0.child_pid().expect("a new VRRP child"));
+    loud(&format!(
+        "process_netns: AH VRRP child SIGKILL -> resumed as master in {} ms, sequence numbers \
+         from {from} (slack 64), peer drops {drops_before} -> {drops_after}",
         restart.as_millis()
     ));
 }

@@ -254,7 +254,13 @@ pub async fn run_checker(
         loop {
             let action = verdict.borrow_mut().poll_action();
             match action {
-                Some(action) => on_action(action),
+                Some(action) => {
+                    if let (Action::StillDown, Err(failure)) = (action, &result) {
+                        let addr = check.target.addr;
+                        log::warn!("checker {index} of {addr}: first check failed ({failure}); down as it started (alpha)");
+                    }
+                    on_action(action)
+                }
                 None => break,
             }
         }
@@ -342,6 +348,48 @@ mod tests {
         assert!(slots.waiters.borrow().queue.is_empty());
         let mut d = slots.acquire();
         assert!(poll_counting(&mut d, &wa).is_ready());
+    }
+
+    #[test]
+    fn an_alpha_checkers_first_failure_reaches_the_daemon_once() {
+        use crate::check::executor::Executor;
+        use crate::check::probe::{Kind, Target};
+        use crate::check::timing::Timing;
+        use crate::check::verdict::{CheckerVerdict, Steps};
+        use crate::time::Micros;
+        // A port nobody listens on: each connect is refused at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        let check = Check {
+            target: Target::to(port),
+            timeout: Micros(500_000),
+            kind: Kind::Tcp,
+        };
+        let timing = Timing {
+            delay_loop: Micros(50_000),
+            connect_timeout: Micros(500_000),
+            retry: 1,
+            delay_before_retry: Micros(10_000),
+            warmup: Micros(0),
+            alpha: true,
+        };
+        let now = clock::now();
+        let verdict = RefCell::new(RealServerVerdict::new(
+            1,
+            vec![CheckerVerdict::new(timing, Steps::One, now, 0)],
+        ));
+        let actions = RefCell::new(Vec::new());
+        let record = |a: Action| actions.borrow_mut().push(a);
+        let (slots, spread) = (Slots::new(1), Spread::new(1));
+        let mut tasks = Executor::new();
+        tasks.spawn(run_checker(&verdict, 0, &check, &slots, &spread, &record));
+        // Four or five probes: the first failure only is reported.
+        let until = reactor::refresh_now() + Micros(230_000);
+        tasks.run_until(until).expect("reactor");
+        drop(tasks);
+        assert_eq!(actions.into_inner(), [Action::StillDown]);
+        assert!(!verdict.borrow().alive());
     }
 
     #[test]

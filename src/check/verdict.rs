@@ -19,7 +19,10 @@
 //! down); its weight is the configured weight plus what MISC_CHECK (`misc_dynamic`) and
 //! FILE_CHECK contribute, clamped to IPVS's `0..=i32::MAX`. [`RealServerVerdict::poll_action`]
 //! reports changes against what was last reported, so a daemon that drains it after every
-//! result sees each transition, and no queue can overflow.
+//! result sees each transition, and no queue can overflow. One report is not a change: an
+//! `alpha` checker whose first check fails leaves its server down as it started, and keepalived
+//! (ipwrapper.c update_svr_checker_state) still notifies that server down once
+//! ([`Action::StillDown`]).
 
 use super::outcome::{ProbeResult, WeightEffect};
 use super::timing::Timing;
@@ -262,6 +265,9 @@ pub enum Action {
     Down,
     /// The server stays up with a new weight.
     Weight(u32),
+    /// An `alpha` checker's first check failed: the server stays down, as it started, and
+    /// keepalived reports it down all the same (`notify_down`, its FIFO line); IPVS is unchanged.
+    StillDown,
 }
 
 /// The verdict on one real server: its checkers and what has been reported about it.
@@ -271,6 +277,9 @@ pub struct RealServerVerdict {
     checkers: Vec<CheckerVerdict>,
     reported_alive: bool,
     reported_weight: u32,
+    /// Checkers whose first check failed while they were down already, not yet reported
+    /// (at most the number of checkers).
+    first_failures: usize,
 }
 
 impl RealServerVerdict {
@@ -283,6 +292,7 @@ impl RealServerVerdict {
             checkers,
             reported_alive: false,
             reported_weight: 0,
+            first_failures: 0,
         };
         rs.reported_alive = rs.alive();
         rs.reported_weight = rs.weight();
@@ -321,6 +331,7 @@ impl RealServerVerdict {
             c.has_run = true;
             c.retry_it = 0;
         }
+        self.first_failures = 0;
         self.reported_alive = self.alive();
         self.reported_weight = self.weight();
     }
@@ -371,7 +382,15 @@ impl RealServerVerdict {
         checker: usize,
         result: &ProbeResult,
     ) -> Option<bool> {
-        self.checkers.get_mut(checker)?.finish(now, result)
+        let c = self.checkers.get_mut(checker)?;
+        let first = !c.has_run;
+        let changed = c.finish(now, result);
+        // The first verdict (has_run set) is a failure of a checker that was down already: an
+        // alpha checker (one resumed from a previous run has run).
+        if first && c.has_run && !c.up && changed.is_none() {
+            self.first_failures += 1;
+        }
+        changed
     }
 
     /// The next thing to tell the daemon, if the server's state or weight changed since the
@@ -390,6 +409,11 @@ impl RealServerVerdict {
         if alive && weight != self.reported_weight {
             self.reported_weight = weight;
             return Some(Action::Weight(weight));
+        }
+        if self.first_failures > 0 {
+            self.first_failures -= 1;
+            // Down since the start (a down checker keeps its server down).
+            return (!alive).then_some(Action::StillDown);
         }
         None
     }
@@ -608,6 +632,74 @@ mod tests {
         v.poll_probe(Instant(0));
         v.handle_result(Instant(0), 0, &OK);
         assert_eq!(v.poll_action(), Some(Action::Up { weight: 1 }));
+    }
+
+    #[test]
+    fn alpha_first_failure_is_reported_once_as_still_down() {
+        let mut v = rs(1, 1, timing(2, true));
+        assert_eq!(v.poll_action(), None);
+        assert!(v.start_probe(0, Instant(0)).is_some());
+        // No retry on the first check: down at once, as it started, and reported.
+        assert_eq!(v.handle_result(Instant(0), 0, &FAIL), None);
+        assert_eq!(v.poll_action(), Some(Action::StillDown));
+        assert_eq!(v.poll_action(), None);
+        // Later failures are not reported again.
+        assert!(v.start_probe(0, Instant(10 * S)).is_some());
+        assert_eq!(v.handle_result(Instant(10 * S), 0, &FAIL), None);
+        assert_eq!(v.poll_action(), None);
+        assert!(v.start_probe(0, Instant(20 * S)).is_some());
+        v.handle_result(Instant(20 * S), 0, &OK);
+        assert_eq!(v.poll_action(), Some(Action::Up { weight: 1 }));
+    }
+
+    #[test]
+    fn alpha_first_failure_is_reported_per_checker_and_only_for_alpha() {
+        // Two alpha checkers: each first failure is a report (keepalived notifies each).
+        let mut v = rs(1, 2, timing(0, true));
+        v.poll_probe(Instant(0));
+        v.poll_probe(Instant(0));
+        v.handle_result(Instant(0), 0, &FAIL);
+        v.handle_result(Instant(0), 1, &FAIL);
+        assert_eq!(v.poll_action(), Some(Action::StillDown));
+        assert_eq!(v.poll_action(), Some(Action::StillDown));
+        assert_eq!(v.poll_action(), None);
+        // Without alpha, the first failure is a change: Down, not StillDown.
+        let mut v = rs(1, 1, timing(2, false));
+        v.poll_probe(Instant(0));
+        assert_eq!(v.handle_result(Instant(0), 0, &FAIL), Some(false));
+        assert_eq!(v.poll_action(), Some(Action::Down));
+        assert_eq!(v.poll_action(), None);
+        // An alpha checker whose first check passes: just Up.
+        let mut v = rs(3, 1, timing(1, true));
+        v.poll_probe(Instant(0));
+        v.handle_result(Instant(0), 0, &OK);
+        assert_eq!(v.poll_action(), Some(Action::Up { weight: 3 }));
+        assert_eq!(v.poll_action(), None);
+        // Resumed: it has run, so its failures are no first failure.
+        let mut v = rs(1, 1, timing(0, true));
+        v.resume(&[false]);
+        v.poll_probe(Instant(0));
+        v.handle_result(Instant(0), 0, &FAIL);
+        assert_eq!(v.poll_action(), None);
+    }
+
+    #[test]
+    fn alpha_http_reports_the_first_pass_failing() {
+        let t = timing(1, true);
+        let mut v = RealServerVerdict::new(
+            1,
+            vec![CheckerVerdict::new(t, urls(2, false), Instant(0), 0)],
+        );
+        // url 0 passes, url 1 fails: the first pass failed, reported once.
+        v.poll_probe(Instant(0));
+        assert_eq!(v.handle_result(Instant(0), 0, &OK), None);
+        assert_eq!(v.poll_action(), None);
+        v.poll_probe(Instant(10 * S));
+        assert_eq!(v.handle_result(Instant(10 * S), 0, &FAIL), None);
+        assert_eq!(v.poll_action(), Some(Action::StillDown));
+        v.poll_probe(Instant(20 * S));
+        v.handle_result(Instant(20 * S), 0, &FAIL);
+        assert_eq!(v.poll_action(), None);
     }
 
     #[test]

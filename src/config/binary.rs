@@ -8,8 +8,8 @@ use super::validate::validate;
 use std::fmt;
 
 pub const MAGIC: &[u8; 8] = b"KEEPLITE";
-/// Bumped whenever the model's serialized layout changes.
-pub const FORMAT_VERSION: u16 = 1;
+/// Bumped whenever the model's serialized layout changes (2: `rs_init_notifies`).
+pub const FORMAT_VERSION: u16 = 2;
 pub const HEADER_LEN: usize = 18;
 /// Far above any real config; refuses to allocate on a corrupt length field.
 pub const MAX_BODY_LEN: u32 = 64 << 20;

@@ -227,6 +227,9 @@ pub struct GlobalDefs {
     pub lvs_timeouts: Option<LvsTimeouts>,
     pub lvs_flush: bool,
     pub dynamic_interfaces: bool,
+    /// `rs_init_notifies`: at start, each real server that starts up is notified as up
+    /// (notify_up, its FIFO line), not only those that come up later.
+    pub rs_init_notifies: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

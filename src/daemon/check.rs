@@ -22,7 +22,7 @@ use crate::check::executor::Executor;
 use crate::check::probe::{Check, Context};
 use crate::check::run::{run_checker, Slots, Spread, MAX_IN_FLIGHT};
 use crate::check::verdict::{Action, RealServerVerdict};
-use crate::config::model::{Config, VirtualServer};
+use crate::config::model::{Config, RealServer, VirtualServer};
 use crate::lvs::diff::apply;
 use crate::lvs::{diff, Op, Table};
 use crate::lvs::{owned_keys, CheckerId, Event, HealthState, Lvs};
@@ -168,7 +168,15 @@ impl Round<'_> {
                 .find(|(l, _)| *l == label)
                 .map(|&(_, up)| up)
         };
-        let (mut lvs, start_events) = Lvs::start_with(config, start_health, known_quorum);
+        let (mut lvs, quorum_events) = Lvs::start_with(config, start_health, known_quorum);
+        let start_events = if config.global.rs_init_notifies {
+            let before = carry.before.as_deref();
+            start_notifications(config, &lvs, &quorum_events, |vs, rs| {
+                before.is_some_and(|b| has_real_server(b, vs, rs))
+            })
+        } else {
+            quorum_events
+        };
         let wanted = lvs.desired(config);
         let ops = diff(&wanted, &current, &managed);
         if resumed > 0 {
@@ -276,11 +284,19 @@ impl Round<'_> {
                 // The borrow ends before the action is handled.
                 let next = actions.borrow_mut().pop_front();
                 let Some((v, r, action)) = next else { break };
+                let rs = &config.virtual_servers[v].real_servers[r];
                 let (alive, weight) = match action {
                     Action::Up { weight } | Action::Weight(weight) => (true, weight),
-                    Action::Down => (false, config.virtual_servers[v].real_servers[r].weight),
+                    Action::Down => (false, rs.weight),
+                    Action::StillDown => {
+                        // keepalived notifies an alpha server's first failure though nothing
+                        // changes: notify_down and its line, IPVS and the health as they are.
+                        info!("real server {}:{} down (alpha)", rs.addr, rs.port);
+                        let down = Event::RealServerDown { vs: v, rs: r };
+                        run_events(config, &mut notifier, &[down]);
+                        continue;
+                    }
                 };
-                let rs = &config.virtual_servers[v].real_servers[r];
                 info!(
                     "real server {}:{} {} (weight {weight})",
                     rs.addr,
@@ -435,7 +451,7 @@ pub fn vs_label(vs: &VirtualServer) -> String {
 fn find_health<'h>(
     records: &'h [Health],
     vs: &VirtualServer,
-    rs: &crate::config::model::RealServer,
+    rs: &RealServer,
 ) -> Option<&'h Health> {
     if records.is_empty() {
         return None;
@@ -587,6 +603,54 @@ fn run_events(config: &Config, notifier: &mut Notifier, events: &[Event]) {
     }
 }
 
+/// The notifications of a round's start in keepalived's order (ipwrapper.c init_services:
+/// each virtual server's real servers, then its quorum) with `rs_init_notifies`: each real
+/// server that starts alive is notified up (notify_up, its line) before its virtual server's
+/// `quorum` event, except those a reload kept (`kept(vs, rs)`: keepalived does not re-add
+/// them). An alpha server starts down: it is notified when it comes up.
+fn start_notifications(
+    config: &Config,
+    lvs: &Lvs,
+    quorum: &[Event],
+    kept: impl Fn(&VirtualServer, &RealServer) -> bool,
+) -> Vec<Event> {
+    let health = lvs.health();
+    let mut events = Vec::with_capacity(quorum.len());
+    for (v, vs) in config.virtual_servers.iter().enumerate() {
+        for (r, rs) in vs.real_servers.iter().enumerate() {
+            if health.is_alive(v, r) && !kept(vs, rs) {
+                events.push(Event::RealServerUp { vs: v, rs: r });
+            }
+        }
+        events.extend(quorum.iter().filter(|e| event_vs(e) == v));
+    }
+    events
+}
+
+fn event_vs(event: &Event) -> usize {
+    match *event {
+        Event::RealServerUp { vs, .. }
+        | Event::RealServerDown { vs, .. }
+        | Event::QuorumUp { vs }
+        | Event::QuorumDown { vs } => vs,
+    }
+}
+
+/// Whether `config` has `rs` of `vs` (the virtual server by [`vs_label`], the real server by
+/// address and port), as a reload matches them.
+fn has_real_server(config: &Config, vs: &VirtualServer, rs: &RealServer) -> bool {
+    let label = vs_label(vs);
+    config
+        .virtual_servers
+        .iter()
+        .filter(|v| vs_label(v) == label)
+        .any(|v| {
+            v.real_servers
+                .iter()
+                .any(|k| k.addr == rs.addr && k.port == rs.port)
+        })
+}
+
 /// What a reload to `new` drops from `config`: the notifications of
 /// [`Lvs::reload_drop_actions`], the virtual servers matched by [`vs_label`] and the real
 /// servers by address and port.
@@ -615,4 +679,118 @@ fn dropped_events(config: &Config, lvs: &Lvs, new: &Config) -> Vec<Event> {
             })
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse_str, Severity};
+    use crate::lvs::HealthState;
+
+    fn config(text: &str) -> Config {
+        let loaded = parse_str("test.conf", text);
+        let errors: Vec<&str> = loaded
+            .diagnostics
+            .items
+            .iter()
+            .filter(|d| d.severity >= Severity::Error)
+            .map(|d| d.message.as_str())
+            .collect();
+        assert!(errors.is_empty(), "config errors: {errors:?}");
+        loaded.config
+    }
+
+    /// Two virtual servers: the first with a plain server, an alpha one (down at start) and
+    /// one without checkers; the second with a plain server and an alpha one, quorum 2 (not
+    /// met at start) and a sorry server (so that starting without quorum is notified).
+    const TWO_SERVICES: &str = "
+        virtual_server 10.0.0.1 80 {
+            protocol TCP
+            real_server 192.168.1.2 80 { TCP_CHECK { } }
+            real_server 192.168.1.3 80 { TCP_CHECK { alpha } }
+            real_server 192.168.1.4 80 { }
+        }
+        virtual_server 10.0.0.2 443 {
+            protocol TCP
+            quorum 2
+            sorry_server 192.168.1.9 443
+            real_server 192.168.1.5 443 { TCP_CHECK { } }
+            real_server 192.168.1.6 443 { TCP_CHECK { alpha } }
+        }";
+
+    fn start(c: &Config) -> (Lvs, Vec<Event>) {
+        Lvs::start(c, HealthState::initial(c))
+    }
+
+    #[test]
+    fn rs_init_notifies_puts_each_server_starting_up_before_its_quorum() {
+        let c = config(TWO_SERVICES);
+        let (lvs, quorum) = start(&c);
+        assert_eq!(
+            quorum,
+            [Event::QuorumUp { vs: 0 }, Event::QuorumDown { vs: 1 }]
+        );
+        let events = start_notifications(&c, &lvs, &quorum, |_, _| false);
+        assert_eq!(
+            events,
+            [
+                Event::RealServerUp { vs: 0, rs: 0 },
+                // 192.168.1.3 is alpha: down at start, notified when it comes up (or fails).
+                Event::RealServerUp { vs: 0, rs: 2 },
+                Event::QuorumUp { vs: 0 },
+                // Up though its virtual server lacks quorum: keepalived notifies it first.
+                Event::RealServerUp { vs: 1, rs: 0 },
+                Event::QuorumDown { vs: 1 },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_reload_notifies_only_the_new_servers() {
+        let before = config(TWO_SERVICES);
+        // 192.168.1.2 stays, 192.168.1.6 is new; the second virtual server's port changes, so
+        // it is a new service and its server a new one too.
+        let after = config(
+            "virtual_server 10.0.0.1 80 {
+                protocol TCP
+                real_server 192.168.1.2 80 { TCP_CHECK { } }
+                real_server 192.168.1.6 80 { TCP_CHECK { } }
+            }
+            virtual_server 10.0.0.2 8443 {
+                protocol TCP
+                real_server 192.168.1.5 443 { TCP_CHECK { } }
+            }",
+        );
+        let (lvs, quorum) = start(&after);
+        let events = start_notifications(&after, &lvs, &quorum, |vs, rs| {
+            has_real_server(&before, vs, rs)
+        });
+        assert_eq!(
+            events,
+            [
+                Event::RealServerUp { vs: 0, rs: 1 },
+                Event::QuorumUp { vs: 0 },
+                Event::RealServerUp { vs: 1, rs: 0 },
+                Event::QuorumUp { vs: 1 },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_start_lines_with_rs_init_notifies() {
+        let c = config(TWO_SERVICES);
+        let (lvs, quorum) = start(&c);
+        let lines: Vec<String> = start_notifications(&c, &lvs, &quorum, |_, _| false)
+            .into_iter()
+            .filter_map(|e| super::super::notify::lvs_line(&c, e))
+            .collect();
+        assert_eq!(
+            lines.concat(),
+            "RS [192.168.1.2]:tcp:80 [10.0.0.1]:tcp:80 UP\n\
+             RS [192.168.1.4]:tcp:80 [10.0.0.1]:tcp:80 UP\n\
+             VS [10.0.0.1]:tcp:80 UP\n\
+             RS [192.168.1.5]:tcp:443 [10.0.0.2]:tcp:443 UP\n\
+             VS [10.0.0.2]:tcp:443 DOWN\n"
+        );
+    }
 }

@@ -39,11 +39,24 @@ pub struct Health {
     pub checkers: Vec<bool>,
 }
 
+/// An instance's AH sequence counter (`auth_type AH`) as the VRRP child last reported it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AhCounter {
+    pub instance: InstanceKey,
+    /// The highest sequence number sent or accepted.
+    pub last: u32,
+    /// The counter ran out (keepalived's `cycle`).
+    pub cycled: bool,
+}
+
 /// What a child of the same kind left behind (empty for the first start).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resume {
     pub masters: Vec<InstanceKey>,
     pub health: Vec<Health>,
+    /// Every AH instance's counter: a restarted child goes on from it, so that peers, which
+    /// accept only numbers above the last they saw, do not drop its adverts as replays.
+    pub ah_sequences: Vec<AhCounter>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -58,6 +71,10 @@ pub enum ToParent {
     Beat,
     /// The instances that are master now (sent when the set changes).
     Masters(Vec<InstanceKey>),
+    /// Every AH instance's counter (replaces what the parent had): with the heartbeat when a
+    /// counter moved, and before an advert would go further past the last report than a
+    /// resumed master skips.
+    AhSequences(Vec<AhCounter>),
     /// Every real server's health (at start and after a reload: replaces what the parent had).
     Health(Vec<Health>),
     /// The real servers whose health just changed (merged into what the parent has).
@@ -238,6 +255,15 @@ mod tests {
                         interface: "eth0".into(),
                     }],
                     health: vec![],
+                    ah_sequences: vec![AhCounter {
+                        instance: InstanceKey {
+                            vrid: 51,
+                            ipv6: false,
+                            interface: "eth0".into(),
+                        },
+                        last: 0xFFFF_FFFE,
+                        cycled: true,
+                    }],
                 },
             })
             .expect("send");
@@ -246,6 +272,10 @@ mod tests {
             ToChild::Start { config, resume } => {
                 assert_eq!(config.len(), 100_000);
                 assert_eq!(resume.masters[0].vrid, 51);
+                assert_eq!(
+                    (resume.ah_sequences[0].last, resume.ah_sequences[0].cycled),
+                    (0xFFFF_FFFE, true)
+                );
             }
             other => panic!("got {other:?}"),
         }

@@ -27,6 +27,8 @@ pub struct Options {
     pub dont_release_ipvs: bool,
     /// `-D`: log every received packet problem and each action.
     pub detailed_log: bool,
+    /// `-P`: only the VRRP child runs, so it reads `notify_fifo` itself.
+    pub vrrp_only: bool,
 }
 
 /// Writes the pid file and removes it when dropped.

@@ -3,7 +3,13 @@
 //! `vrrp_notify_fifo` (`INSTANCE "NAME" STATE PRIORITY`); for the checker, real servers' and
 //! virtual servers' scripts and the lines on `notify_fifo` / `lvs_notify_fifo`
 //! (`RS <rs> <vs> UP|DOWN`, `VS <vs> UP|DOWN`, keepalived 2.2's check/ipwrapper.c and lib/notify.c).
+//!
+//! Both children open their FIFOs the same way (lib/notify.c fifo_open) and start the
+//! `*_notify_fifo_script` reading each, with the FIFO's path as its last argument. Only one
+//! process reads `notify_fifo`: the checker when one runs, else the VRRP child (vrrp.c's
+//! `running_checker()` test).
 
+use super::watchdog::{roles_for, Role};
 use crate::config::model::{Command, Config, Fifo, Notify, Protocol, ServiceKey, VirtualServer};
 use crate::config::GroupEntry;
 use crate::lvs::desired::destination_port;
@@ -12,6 +18,7 @@ use crate::sys::script::{Child, Credentials, NotifyKind, Script, UserDb};
 use crate::time::{Instant, Micros};
 use crate::vrrp::State;
 use log::{error, info, warn};
+use std::cell::RefCell;
 use std::io::Write;
 use std::net::IpAddr;
 
@@ -22,24 +29,64 @@ mod tests;
 const NOTIFY_TIMEOUT: Micros = Micros::from_secs(60);
 /// Notify scripts running at once; beyond it new ones are refused (and logged), not queued.
 const MAX_RUNNING: usize = 64;
+/// How long a script SIGTERMed on reload or stop has before SIGKILL (keepalived's second).
+const TERM_GRACE: Micros = Micros::from_secs(1);
+
+thread_local! {
+    /// Scripts a dropped notifier left running (a VRRP reload drops the daemon and builds a new
+    /// one): the next notifier of this thread reaps them, so none is left a zombie.
+    static ORPHANS: RefCell<Vec<Child>> = const { RefCell::new(Vec::new()) };
+}
 
 pub(super) struct Notifier {
     users: UserDb,
     script_user: Option<crate::config::model::RunAs>,
     security: bool,
-    fifos: Vec<std::fs::File>,
     running: Vec<Child>,
-    /// The checker's FIFOs, written with [`Notifier::lvs_event`].
-    lines: Vec<LineFifo>,
+    /// The FIFOs this side writes its lines on.
+    fifos: Vec<LineFifo>,
     /// The `*_notify_fifo_script`s reading them, running until the FIFOs are closed.
     readers: Vec<Reader>,
 }
 
 impl Notifier {
-    /// For the VRRP side: state lines go to `notify_fifo` and `vrrp_notify_fifo`.
+    /// For the VRRP side of a daemon started without `-P`: [`Notifier::for_vrrp`].
+    #[cfg(test)]
     pub fn new(config: &Config, users: UserDb) -> Notifier {
+        Self::for_vrrp(config, users, false)
+    }
+
+    /// For the VRRP side (`vrrp_only`: `-P`): state lines on `notify_fifo` and
+    /// `vrrp_notify_fifo`, opened (made if missing) with their reader scripts started, as
+    /// keepalived's VRRP process does: `vrrp_notify_fifo` naming `notify_fifo`'s FIFO is
+    /// ignored (with its script; each line would land there twice), and `notify_fifo_script`
+    /// runs here only when no checker child runs. Closed when the notifier is dropped.
+    pub fn for_vrrp(config: &Config, users: UserDb, vrrp_only: bool) -> Notifier {
         let g = &config.global;
-        Self::with_fifos(config, users, &[&g.notify_fifo, &g.vrrp_notify_fifo])
+        let checker_runs = roles_for(config, vrrp_only, false).contains(&Role::Check);
+        let mut wanted: Vec<(&'static str, &Fifo, bool)> = Vec::with_capacity(2);
+        if let Some(fifo) = &g.notify_fifo {
+            if checker_runs && fifo.script.is_some() {
+                info!(
+                    "notify_fifo {}: the checker runs notify_fifo_script",
+                    fifo.path
+                );
+            }
+            wanted.push(("notify_fifo", fifo, !checker_runs));
+        }
+        if let Some(fifo) = &g.vrrp_notify_fifo {
+            if g.notify_fifo.as_ref().is_some_and(|n| n.path == fifo.path) {
+                info!(
+                    "vrrp_notify_fifo {} is notify_fifo too: ignored, with its script",
+                    fifo.path
+                );
+            } else {
+                wanted.push(("vrrp_notify_fifo", fifo, true));
+            }
+        }
+        let mut notifier = Self::without_fifos(config, users);
+        notifier.open_fifos(&wanted, crate::sys::clock::now());
+        notifier
     }
 
     /// For the checker: real and virtual servers' scripts, and the lines on `notify_fifo` and
@@ -47,26 +94,19 @@ impl Notifier {
     /// reader scripts started. They are closed when the notifier is dropped or handed on with
     /// [`Notifier::into_children`].
     pub fn for_checker(config: &Config, users: UserDb, now: Instant) -> Notifier {
-        let mut notifier = Self::with_fifos(config, users, &[]);
+        let mut notifier = Self::without_fifos(config, users);
         notifier.open_lvs_fifos(config, now);
         notifier
     }
 
-    fn with_fifos(config: &Config, users: UserDb, fifos: &[&Option<Fifo>]) -> Notifier {
+    fn without_fifos(config: &Config, users: UserDb) -> Notifier {
         let g = &config.global;
-        let fifos = fifos
-            .iter()
-            .copied()
-            .flatten()
-            .filter_map(open_fifo)
-            .collect();
         Notifier {
             users,
             script_user: g.script_user.clone(),
             security: g.enable_script_security,
-            fifos,
-            running: Vec::new(),
-            lines: Vec::new(),
+            running: ORPHANS.with_borrow_mut(std::mem::take),
+            fifos: Vec::new(),
             readers: Vec::new(),
         }
     }
@@ -151,10 +191,7 @@ impl Notifier {
 
     fn write_fifos(&mut self, line: &str) {
         for fifo in &mut self.fifos {
-            // Non-blocking: a reader that stopped reading loses lines rather than stalling VRRP.
-            if let Err(e) = fifo.write_all(line.as_bytes()) {
-                warn!("notify FIFO: {e}");
-            }
+            fifo.write_line(line.as_bytes());
         }
     }
 
@@ -180,16 +217,6 @@ impl Notifier {
     }
 }
 
-fn open_fifo(fifo: &Fifo) -> Option<std::fs::File> {
-    match crate::sys::script::open_fifo_writer(std::path::Path::new(&fifo.path)) {
-        Ok(f) => Some(f),
-        Err(e) => {
-            error!("notify FIFO {}: {e}", fifo.path);
-            None
-        }
-    }
-}
-
 /// The checker's side: keepalived's checker runs `notify_fifo_script` (the VRRP process leaves
 /// it to the checker) and `lvs_notify_fifo_script`, and writes each real server's and virtual
 /// server's line on both FIFOs.
@@ -208,21 +235,20 @@ impl Notifier {
         if let Some(command) = command {
             self.run(now, command, None);
         }
-        if self.lines.is_empty() {
+        if self.fifos.is_empty() {
             return;
         }
         if let Some(line) = lvs_line(config, event) {
-            for fifo in &mut self.lines {
-                fifo.write_line(line.as_bytes());
-            }
+            self.write_fifos(&line);
         }
     }
 
-    /// Stops the FIFO reader scripts, as keepalived kills its scripts before the shutdown
-    /// notifications and on reload. The FIFOs stay open.
+    /// Stops the FIFO reader scripts, as keepalived ends its scripts (SIGTERM, SIGKILL a second
+    /// later) before the shutdown notifications and on reload. The FIFOs stay open.
     pub fn stop_readers(&mut self) {
+        let now = crate::sys::clock::now();
         for mut r in self.readers.drain(..) {
-            if let Err(e) = r.child.kill_group() {
+            if let Err(e) = r.child.terminate_group(now, TERM_GRACE) {
                 warn!("{}_script: {e}", r.keyword);
             }
             // Reaped with the notify scripts (on SIGCHLD), here or in the next round.
@@ -243,11 +269,11 @@ impl Notifier {
         self.running.extend(children);
     }
 
-    /// Closes the checker's FIFOs (end of a round: reload or stop), removing those it created,
-    /// first, as keepalived does, so that a reader that reopens the path cannot find it.
+    /// Closes the FIFOs (end of a round: reload or stop), removing those it created, first,
+    /// as keepalived does, so that a reader that reopens the path cannot find it.
     pub fn close_fifos(&mut self) {
         self.stop_readers();
-        for fifo in self.lines.drain(..) {
+        for fifo in self.fifos.drain(..) {
             fifo.close();
         }
     }
@@ -276,7 +302,12 @@ impl Notifier {
                 wanted.push(("lvs_notify_fifo", fifo, !vrrp_reads));
             }
         }
-        for (keyword, fifo, run_script) in wanted {
+        self.open_fifos(&wanted, now);
+    }
+
+    /// Opens each `(keyword, fifo, run_script)` and starts its reader script if `run_script`.
+    fn open_fifos(&mut self, wanted: &[(&'static str, &Fifo, bool)], now: Instant) {
+        for &(keyword, fifo, run_script) in wanted {
             let opened = match LineFifo::open(keyword, fifo, &self.users, self.script_user.as_ref())
             {
                 Ok(f) => f,
@@ -290,7 +321,7 @@ impl Notifier {
                     self.start_reader(now, keyword, script, &fifo.path);
                 }
             }
-            self.lines.push(opened);
+            self.fifos.push(opened);
         }
     }
 
@@ -311,6 +342,10 @@ impl Notifier {
 impl Drop for Notifier {
     fn drop(&mut self) {
         self.close_fifos();
+        let running = std::mem::take(&mut self.running);
+        if !running.is_empty() {
+            ORPHANS.with_borrow_mut(|orphans| orphans.extend(running));
+        }
     }
 }
 
@@ -320,9 +355,9 @@ struct Reader {
     child: Child,
 }
 
-/// One notify FIFO the checker writes lines on.
+/// One notify FIFO a child writes lines on.
 struct LineFifo {
-    /// `notify_fifo` or `lvs_notify_fifo`, for the logs.
+    /// `notify_fifo`, `vrrp_notify_fifo` or `lvs_notify_fifo`, for the logs.
     keyword: &'static str,
     path: String,
     file: std::fs::File,
@@ -338,8 +373,9 @@ impl LineFifo {
     /// Opens `fifo` as keepalived's fifo_open does: made if missing (mode 0600, keepalived's
     /// 0644 under its default umask 0177) and given to its user (`notify_fifo PATH USER
     /// [GROUP]`, else the default script user), opened read-write and non-blocking, so that
-    /// opening never waits for a reader and a reader that goes away neither blocks the checker
+    /// opening never waits for a reader and a reader that goes away neither blocks the daemon
     /// nor raises EPIPE: lines wait in the pipe until it is full, then are dropped and counted.
+    /// A symlink at the path is refused.
     fn open(
         keyword: &'static str,
         fifo: &Fifo,
@@ -348,9 +384,8 @@ impl LineFifo {
     ) -> Result<LineFifo, String> {
         let path = std::path::Path::new(&fifo.path);
         let at = format!("global_defs {keyword} {}", fifo.path);
-        let missing = matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
-        let file = crate::sys::script::open_fifo_writer(path).map_err(|e| format!("{at}: {e}"))?;
-        let created = missing;
+        let (file, created) =
+            crate::sys::script::open_fifo_writer(path).map_err(|e| format!("{at}: {e}"))?;
         if created {
             match users.script_credentials(fifo.owner.as_ref(), script_user) {
                 Ok(owner) if owner != Credentials::current() => {
@@ -374,7 +409,7 @@ impl LineFifo {
     }
 
     /// One write per line: a line is at most a few hundred bytes, under PIPE_BUF, so it goes
-    /// in whole or not at all, and never mixes with the VRRP side's lines on a shared FIFO.
+    /// in whole or not at all, and never mixes with the other child's lines on a shared FIFO.
     fn write_line(&mut self, line: &[u8]) {
         match (&self.file).write(line) {
             Ok(n) if n == line.len() => {

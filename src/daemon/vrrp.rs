@@ -4,7 +4,7 @@
 //! processes. No allocation per packet or timer tick.
 
 use super::child::{self, ParentLink};
-use super::link::{ChildStatus, InstanceKey, InstanceStatus, Link, ToChild, ToParent};
+use super::link::{AhCounter, ChildStatus, InstanceKey, InstanceStatus, Link, ToChild, ToParent};
 use super::links::Links;
 use super::notify::Notifier;
 use super::scripts::{self, TrackScript};
@@ -30,6 +30,12 @@ const MONITOR_TOKEN: u64 = 0;
 const PARENT_TOKEN: u64 = u64::MAX - 16;
 /// Largest datagram we read; anything longer is dropped (and counted as `oversize`).
 const RECV_BUFFER: usize = 4096;
+/// How far an AH master's sequence numbers may run past the counter the watchdog holds for it:
+/// the counter goes to the watchdog with the heartbeat (once a second, when it moved), and at
+/// once before an advert would go further (a burst of adverts answering a peer's). A master
+/// resumed after its VRRP child died skips this many, so its first advert is above any number
+/// the dead child sent: peers accept only numbers above the last they saw (keepalived's rule).
+const AH_SEQUENCE_SLACK: u32 = 64;
 
 /// Why a received packet never reached an instance (instances count their own drops).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,6 +181,13 @@ pub struct VrrpDaemon {
     /// Instances the previous child (or the config before a reload) left as master: they
     /// resume as master at once, their VIPs untouched.
     resume: Vec<InstanceKey>,
+    /// AH sequence numbers a resumed master skips: [`AH_SEQUENCE_SLACK`] after a restart (the
+    /// dead child's counter is known only as last reported), 0 after a reload (kept exactly).
+    ah_resume_skip: u32,
+    /// Per instance, the AH counter the watchdog holds (`None`: none reported, or not AH).
+    ah_reported: Vec<Option<AhSequence>>,
+    /// The watchdog must hear the AH counters at start: there are some, or it holds some.
+    ah_report_at_start: bool,
     /// Per instance, whether it was master when last reported to the watchdog (empty before
     /// the first report).
     reported_master: Vec<bool>,
@@ -252,8 +265,22 @@ pub fn run_child(mut link: Link, opts: Options) -> i32 {
         Ok(p) => p,
         Err(e) => return child::fatal(&mut parent, format!("pid file: {e}")),
     };
-    let mut daemon = match VrrpDaemon::new(config, opts.clone(), events, resume.masters, Vec::new())
-    {
+    // The counters as the previous child last reported them; a master among them may have sent
+    // up to AH_SEQUENCE_SLACK more.
+    let sequences = resume
+        .ah_sequences
+        .iter()
+        .map(|c| {
+            let s = AhSequence::from_parts(c.last, c.cycled);
+            (c.instance.clone(), s)
+        })
+        .collect();
+    let carried = Carried {
+        masters: resume.masters,
+        ah_sequences: sequences,
+        ah_resume_skip: AH_SEQUENCE_SLACK,
+    };
+    let mut daemon = match VrrpDaemon::new(config, opts.clone(), events, carried) {
         Ok(d) => d,
         Err(e) => return child::fatal(&mut parent, e),
     };
@@ -261,8 +288,8 @@ pub fn run_child(mut link: Link, opts: Options) -> i32 {
         match daemon.run_loop(&mut parent) {
             Ok(LoopEnd::Stop) => return 0,
             Ok(LoopEnd::Reload(config)) => {
-                let (events, resume, sequences) = daemon.hand_over(&config);
-                daemon = match VrrpDaemon::new(*config, opts.clone(), events, resume, sequences) {
+                let (events, carried) = daemon.hand_over(&config, &mut parent);
+                daemon = match VrrpDaemon::new(*config, opts.clone(), events, carried) {
                     Ok(d) => d,
                     // The sockets or netlink could not be opened again: the watchdog restarts
                     // us, and the masters it knows resume.
@@ -280,13 +307,23 @@ pub fn run_child(mut link: Link, opts: Options) -> i32 {
     }
 }
 
+/// What a new daemon takes over from the one before it (a reload) or from the watchdog (a
+/// restart).
+struct Carried {
+    /// Instances that were master.
+    masters: Vec<InstanceKey>,
+    /// AH counters (keepalived keeps them over a reload).
+    ah_sequences: Vec<(InstanceKey, AhSequence)>,
+    /// See [`VrrpDaemon::ah_resume_skip`].
+    ah_resume_skip: u32,
+}
+
 impl VrrpDaemon {
     fn new(
         mut config: Config,
         opts: Options,
         mut events: EventLoop,
-        resume: Vec<InstanceKey>,
-        ah_sequences: Vec<(InstanceKey, AhSequence)>,
+        carried: Carried,
     ) -> Result<VrrpDaemon, String> {
         let mut rtnl = Rtnl::open().map_err(|e| e.to_string())?;
         let monitor = Monitor::open().map_err(|e| e.to_string())?;
@@ -380,7 +417,7 @@ impl VrrpDaemon {
                 );
             }
             let key = instance_key(i);
-            if let Some((_, s)) = ah_sequences.iter().find(|(k, _)| *k == key) {
+            if let Some((_, s)) = carried.ah_sequences.iter().find(|(k, _)| *k == key) {
                 fsm.restore_ah_sequence(*s);
             }
             fsms.push(fsm);
@@ -401,7 +438,10 @@ impl VrrpDaemon {
             .collect();
         let users = UserDb::load().map_err(|e| format!("reading users: {e}"))?;
         let scripts = scripts::prepare(&config, &users, now);
-        let notifier = Notifier::new(&config, users);
+        let notifier = Notifier::for_vrrp(&config, users, opts.vrrp_only);
+        let fsms_len = fsms.len();
+        let ah_report_at_start =
+            !carried.ah_sequences.is_empty() || fsms.iter().any(|f| f.ah_sequence().is_some());
         Ok(VrrpDaemon {
             config,
             opts,
@@ -424,7 +464,10 @@ impl VrrpDaemon {
             drop_log: LogLimit::default(),
             announce_queue: Vec::new(),
             announce_next: HashMap::new(),
-            resume,
+            resume: carried.masters,
+            ah_resume_skip: carried.ah_resume_skip,
+            ah_reported: vec![None; fsms_len],
+            ah_report_at_start,
             reported_master: Vec::new(),
             reload: None,
         })
@@ -438,6 +481,11 @@ impl VrrpDaemon {
             self.channels.len()
         );
         let now = clock::now();
+        if self.ah_report_at_start {
+            // What the watchdog holds now is this run's counters (before any skip), and none of
+            // instances a reload dropped.
+            self.report_ah_sequences(parent);
+        }
         // Addresses a previous run may have left behind would answer for a VIP we do not own;
         // except those of an instance that was master a moment ago and resumes.
         for k in 0..self.fsms.len() {
@@ -452,12 +500,17 @@ impl VrrpDaemon {
         for g in 0..self.groups.len() {
             self.groups[g].start(now, &mut self.fsms);
         }
-        self.settle(now);
+        self.settle(now, parent);
 
         self.report_masters(parent);
         let mut ready = EventBuffer::with_capacity(64 + self.channels.len());
         loop {
-            parent.beat(clock::now());
+            let now = clock::now();
+            let beat_due = now >= parent.next_deadline();
+            parent.beat(now);
+            if beat_due {
+                self.report_moved_ah_sequences(parent);
+            }
             let deadline = self
                 .next_deadline()
                 .map_or(parent.next_deadline(), |d| d.min(parent.next_deadline()));
@@ -484,14 +537,14 @@ impl VrrpDaemon {
             }
             let now = clock::now();
             if self.stopping {
-                self.shutdown(now);
+                self.shutdown(now, parent);
                 return Ok(LoopEnd::Stop);
             }
             if let Some(config) = self.reload.take() {
                 return Ok(LoopEnd::Reload(Box::new(config)));
             }
             self.on_timers(now);
-            self.settle(now);
+            self.settle(now, parent);
             self.report_masters(parent);
         }
     }
@@ -548,6 +601,50 @@ impl VrrpDaemon {
             .map(|(_, i)| instance_key(i))
             .collect();
         parent.send(&ToParent::Masters(masters));
+    }
+
+    /// Sends the watchdog every AH instance's counter, for a restarted child.
+    fn report_ah_sequences(&mut self, parent: &mut ParentLink) {
+        let mut counters = Vec::new();
+        for (k, (f, i)) in self.fsms.iter().zip(&self.config.instances).enumerate() {
+            self.ah_reported[k] = f.ah_sequence();
+            if let Some(s) = f.ah_sequence() {
+                counters.push(AhCounter {
+                    instance: instance_key(i),
+                    last: s.last(),
+                    cycled: s.cycled(),
+                });
+            }
+        }
+        parent.send(&ToParent::AhSequences(counters));
+    }
+
+    /// With the heartbeat: the AH counters if one moved since the last report (each advert
+    /// sent or accepted moves one, so at most one message a second, not one per advert).
+    fn report_moved_ah_sequences(&mut self, parent: &mut ParentLink) {
+        let moved = self
+            .fsms
+            .iter()
+            .zip(&self.ah_reported)
+            .any(|(f, reported)| f.ah_sequence() != *reported);
+        if moved {
+            self.report_ah_sequences(parent);
+        }
+    }
+
+    /// Before instance `k` sends AH sequence number `seq`: the watchdog must hold a counter at
+    /// most [`AH_SEQUENCE_SLACK`] below it, or a child resumed after a crash could send `seq`
+    /// again (and peers would drop it as a replay). A counter that went down (keepalived's
+    /// sync to a lower-priority router, or a new start after running out) is reported at once
+    /// too: a child resumed as backup from the higher number would drop the master's adverts.
+    fn cover_ah_sequence(&mut self, parent: &mut ParentLink, k: usize, seq: u32) {
+        let reported = self.ah_reported[k].map_or(0, |s| s.last());
+        let lowered = self.fsms[k]
+            .ah_sequence()
+            .is_some_and(|s| s.last() < reported);
+        if lowered || seq > reported.saturating_add(AH_SEQUENCE_SLACK) {
+            self.report_ah_sequences(parent);
+        }
     }
 
     fn status(&self) -> ChildStatus {
@@ -617,11 +714,7 @@ impl VrrpDaemon {
     /// removed); masters that stay drop only the VIPs and routes the new config no longer has.
     /// Returns the event loop (with the watchdog link still in it), the masters to resume and
     /// the AH sequence counters of every instance that stays (keepalived keeps them too).
-    #[allow(clippy::type_complexity)]
-    fn hand_over(
-        mut self,
-        new: &Config,
-    ) -> (EventLoop, Vec<InstanceKey>, Vec<(InstanceKey, AhSequence)>) {
+    fn hand_over(mut self, new: &Config, parent: &mut ParentLink) -> (EventLoop, Carried) {
         let now = clock::now();
         let mut resume = Vec::new();
         let mut sequences = Vec::new();
@@ -644,10 +737,16 @@ impl VrrpDaemon {
                 Some(_) => {}
             }
         }
-        self.settle(now);
+        self.settle(now, parent);
         // Track scripts start again with the new config (their states are re-learned).
         scripts::kill_all(&mut self.scripts);
-        (self.events, resume, sequences)
+        let carried = Carried {
+            masters: resume,
+            ah_sequences: sequences,
+            // Kept exactly in this process: nothing was sent unrecorded.
+            ah_resume_skip: 0,
+        };
+        (self.events, carried)
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -714,8 +813,12 @@ impl VrrpDaemon {
             let fsm = &mut self.fsms[k];
             fsm.set_fault(now, fault);
             if resume {
-                info!("({}) resuming as master", self.config.instances[k].name);
-                fsm.resume_master(now);
+                let name = &self.config.instances[k].name;
+                info!("({name}) resuming as master");
+                fsm.resume_master(now, self.ah_resume_skip);
+                if let (proto::State::Master, Some(s)) = (fsm.state(), fsm.ah_sequence()) {
+                    info!("({name}) AH sequence numbers go on from {}", s.last());
+                }
             } else {
                 fsm.start(now);
             }
@@ -960,13 +1063,13 @@ impl VrrpDaemon {
     }
 
     /// Lets sync groups react, then carries out every pending action.
-    fn settle(&mut self, now: Instant) {
+    fn settle(&mut self, now: Instant, parent: &mut ParentLink) {
         for g in 0..self.groups.len() {
             self.groups[g].update(now, &mut self.fsms);
         }
         for k in 0..self.fsms.len() {
             while let Some(action) = self.fsms[k].poll_action() {
-                self.act(now, k, action);
+                self.act(now, k, action, parent);
             }
         }
         for g in 0..self.groups.len() {
@@ -989,7 +1092,14 @@ impl VrrpDaemon {
         }
     }
 
-    fn act(&mut self, now: Instant, k: usize, action: Action) {
+    fn act(&mut self, now: Instant, k: usize, action: Action, parent: &mut ParentLink) {
+        if let Action::SendAdvert {
+            ah_sequence: Some(seq),
+            ..
+        } = action
+        {
+            self.cover_ah_sequence(parent, k, seq);
+        }
         let i = &self.config.instances[k];
         match action {
             Action::SendAdvert {
@@ -1263,12 +1373,14 @@ impl VrrpDaemon {
         }
     }
 
-    fn shutdown(&mut self, now: Instant) {
+    fn shutdown(&mut self, now: Instant, parent: &mut ParentLink) {
         info!("stopping");
+        // keepalived stops its scripts (the FIFO readers among them) before the STOP lines.
+        self.notifier.stop_readers();
         for fsm in &mut self.fsms {
             fsm.shutdown(now);
         }
-        self.settle(now);
+        self.settle(now, parent);
         scripts::kill_all(&mut self.scripts);
         for &index in &self.created_vmacs {
             if let Err(e) = self.rtnl.del_link(index) {

@@ -160,6 +160,9 @@ struct Watchdog {
     stopping: Option<Instant>,
     exit_code: i32,
     child_main: ChildMain,
+    /// Set after parsing a config (start, reload): once every child runs, the parser's code
+    /// pages are let go (`process::release_code_pages`).
+    release_start_up_code: bool,
 }
 
 /// Runs the watchdog until SIGTERM/SIGINT (or a fatal child error); the exit code.
@@ -203,6 +206,7 @@ pub fn run(config: Config, opts: Options, wd: WatchdogOptions, child_main: Child
         stopping: None,
         exit_code: 0,
         child_main,
+        release_start_up_code: true,
     };
     if let Some(c) = &w.control {
         if let Err(e) = w.events.add(c.as_fd(), CONTROL_TOKEN, Interest::Readable) {
@@ -222,6 +226,11 @@ impl Watchdog {
         loop {
             let now = clock::now();
             self.start_due_children(now);
+            if self.release_start_up_code && self.children.iter().all(|c| c.pid.is_some()) {
+                // Parsing and forking are done: only the loop's code need stay mapped.
+                self.release_start_up_code = false;
+                process::release_code_pages();
+            }
             if self.stopping.is_some() && self.children.iter().all(|c| c.pid.is_none()) {
                 info!("stopped");
                 return self.exit_code;
@@ -406,20 +415,6 @@ impl Watchdog {
             let c = &mut self.children[k];
             c.last_beat = now;
             match m {
-                ToParent::Beat => {}
-                ToParent::Masters(masters) => c.resume.masters = masters,
-                ToParent::Health(health) => c.resume.health = health,
-                ToParent::HealthChanged(changed) => {
-                    for h in changed {
-                        let known = c.resume.health.iter_mut().find(|k| {
-                            k.real_server == h.real_server && k.virtual_server == h.virtual_server
-                        });
-                        match known {
-                            Some(k) => *k = h,
-                            None => c.resume.health.push(h),
-                        }
-                    }
-                }
                 ToParent::Status(status) => {
                     for p in &mut self.pending {
                         if let Some(i) = p.waiting.iter().position(|r| *r == role) {
@@ -433,6 +428,7 @@ impl Watchdog {
                     error!("{} child cannot run: {message}; stopping", role.name());
                     self.stop(now, EXIT_FATAL);
                 }
+                other => keep(&mut c.resume, other),
             }
         }
     }
@@ -443,8 +439,14 @@ impl Watchdog {
                 continue;
             };
             let role = self.children[k].role;
-            if let Some(link) = self.children[k].link.take() {
+            if let Some(mut link) = self.children[k].link.take() {
                 let _ = self.events.remove(link.as_fd());
+                // What the child wrote just before it died may still be unread (the AH counters
+                // it reports before an advert goes out): the next child needs it.
+                let _ = link.fill();
+                while let Ok(Some(m)) = link.take::<ToParent>() {
+                    keep(&mut self.children[k].resume, m);
+                }
             }
             let c = &mut self.children[k];
             c.pid = None;
@@ -532,6 +534,7 @@ impl Watchdog {
             return Err("stopping".into());
         }
         let loaded = config::load(&self.wd.config_path);
+        self.release_start_up_code = true;
         let d = &loaded.diagnostics;
         for item in &d.items {
             match item.severity {
@@ -575,9 +578,14 @@ impl Watchdog {
                 }
                 (None, true) => {}
             }
-            // A child that is down starts with the new config and nothing to resume.
+            // A child that is down starts with the new config and nothing to resume but the AH
+            // counters (keepalived keeps them over a reload; a child that does not resume a
+            // master restores them as they were, below what the peers send now).
             if c.pid.is_none() && c.wanted {
-                c.resume = Resume::default();
+                c.resume = Resume {
+                    ah_sequences: std::mem::take(&mut c.resume.ah_sequences),
+                    ..Resume::default()
+                };
                 c.restart_at = Some(now);
             }
         }
@@ -655,6 +663,27 @@ impl Watchdog {
                 k += 1;
             }
         }
+    }
+}
+
+/// Keeps what a child reports for its successor; other messages are not state.
+fn keep(resume: &mut Resume, message: ToParent) {
+    match message {
+        ToParent::Masters(masters) => resume.masters = masters,
+        ToParent::AhSequences(counters) => resume.ah_sequences = counters,
+        ToParent::Health(health) => resume.health = health,
+        ToParent::HealthChanged(changed) => {
+            for h in changed {
+                let known = resume.health.iter_mut().find(|k| {
+                    k.real_server == h.real_server && k.virtual_server == h.virtual_server
+                });
+                match known {
+                    Some(k) => *k = h,
+                    None => resume.health.push(h),
+                }
+            }
+        }
+        ToParent::Beat | ToParent::Status(_) | ToParent::Fatal(_) => {}
     }
 }
 

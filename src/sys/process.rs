@@ -163,3 +163,57 @@ pub fn raw(fd: &impl AsRawFd) -> i32 {
 pub fn pid() -> i32 {
     rustix::process::getpid().as_raw_nonzero().get()
 }
+
+/// Drops this process's mappings of its own executable's read-only pages (code, constants): the
+/// pages stay in the page cache and a touch maps them again, so afterwards only what the process
+/// still runs is mapped. The watchdog calls it once its children run, to let go of the start-up
+/// code (config parser, encoder) that it will not run again until a reload. keeplite's link
+/// order (cross/order/) keeps the code each process runs in steady state on few pages, which is
+/// what makes this worth doing.
+pub fn release_code_pages() {
+    let (Ok(exe), Ok(smaps)) = (
+        std::fs::read_link("/proc/self/exe"),
+        std::fs::read_to_string("/proc/self/smaps"),
+    ) else {
+        return;
+    };
+    let exe = exe.to_str();
+    // The mapping being read: (start, end) when it is a read-only mapping of the executable.
+    let mut candidate = None;
+    // Released after the parsing: the parsing's own code would otherwise be mapped right back.
+    let mut releasable = [(0, 0); 8];
+    let mut count = 0;
+    for line in smaps.lines() {
+        let mut fields = line.split_ascii_whitespace();
+        let Some(first) = fields.next() else { continue };
+        if let Some((start, end)) = first.split_once('-') {
+            // A mapping's header: "START-END PERMS OFFSET DEV INODE PATH".
+            let (perms, path) = (fields.next(), fields.nth(3));
+            candidate = match (
+                usize::from_str_radix(start, 16),
+                usize::from_str_radix(end, 16),
+            ) {
+                (Ok(s), Ok(e)) if path == exe && perms.is_some_and(|p| p.starts_with("r-")) => {
+                    Some((s, e))
+                }
+                _ => None,
+            };
+        } else if first == "Anonymous:" {
+            // Read-only now is not enough: a relocated (RELRO) page was written before it was
+            // made read-only, and dropping it would bring back the file's unrelocated bytes.
+            // Only a mapping without a single private copy is the file's bytes throughout.
+            if let (Some(range), Some("0")) = (candidate.take(), fields.next()) {
+                if let Some(slot) = releasable.get_mut(count) {
+                    *slot = range;
+                    count += 1;
+                }
+            }
+        }
+    }
+    for &(start, end) in &releasable[..count] {
+        // SAFETY: a read-only private mapping of the executable holding no page of its own:
+        // MADV_DONTNEED drops page table entries only, and the next access maps the same bytes
+        // back from the file.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}

@@ -566,6 +566,21 @@ impl Child {
 
     /// SIGKILL to the script's process group (it leads its own group).
     pub fn kill_group(&mut self) -> io::Result<()> {
+        self.signal_group(rustix::process::Signal::KILL)
+    }
+
+    /// SIGTERM to the script's process group, as keepalived ends its scripts (FIFO readers
+    /// among them) on reload and stop; one still there `grace` after `now` is SIGKILLed by
+    /// [`Child::try_reap`] at that deadline (keepalived waits a second).
+    pub fn terminate_group(&mut self, now: Instant, grace: Micros) -> io::Result<()> {
+        let kill_at = now + grace;
+        if !self.timed_out && self.deadline.is_none_or(|d| d > kill_at) {
+            self.deadline = Some(kill_at);
+        }
+        self.signal_group(rustix::process::Signal::TERM)
+    }
+
+    fn signal_group(&mut self, signal: rustix::process::Signal) -> io::Result<()> {
         let Some(pid) = i32::try_from(self.inner.id())
             .ok()
             .and_then(rustix::process::Pid::from_raw)
@@ -573,41 +588,61 @@ impl Child {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "bad child pid"));
         };
         // The unreaped group leader keeps its pid, so the group id cannot have been reused.
-        match rustix::process::kill_process_group(pid, rustix::process::Signal::KILL) {
+        match rustix::process::kill_process_group(pid, signal) {
             Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
 }
 
-/// Opens (creating it if missing, mode 0600) a notify FIFO for writing without blocking: read and
-/// write, so opening succeeds before any reader exists, as keepalived does.
-pub fn open_fifo_writer(path: &Path) -> io::Result<std::fs::File> {
+/// Opens a notify FIFO for writing as keepalived's fifo_open does: made if missing (mode 0600),
+/// then opened read-write (so the open succeeds before any reader exists, and a reader that
+/// goes away raises no EPIPE), non-blocking, and never through a symlink (O_NOFOLLOW: a link
+/// planted at the path is refused). Returns the file and whether this call made the FIFO (its
+/// maker removes it again). The VRRP and checker children open a shared `notify_fifo` at the
+/// same time: the one whose mknod finds it made (EEXIST) uses it. A path that is not a FIFO is
+/// refused, checked on the opened file so a swap after mknod cannot slip through.
+pub fn open_fifo_writer(path: &Path) -> io::Result<(std::fs::File, bool)> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    match std::fs::metadata(path) {
-        Ok(meta) if !meta.file_type().is_fifo() => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "exists and is not a FIFO",
-            ));
-        }
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            rustix::fs::mknodat(
-                rustix::fs::CWD,
-                path,
-                rustix::fs::FileType::Fifo,
-                rustix::fs::Mode::from_raw_mode(0o600),
-                0,
-            )?;
-        }
-        Err(e) => return Err(e),
-    }
-    std::fs::OpenOptions::new()
+    let made = match rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    ) {
+        Ok(()) => true,
+        Err(rustix::io::Errno::EXIST) => false,
+        Err(e) => return Err(e.into()),
+    };
+    let opened = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path)
+        .and_then(|file| match file.metadata() {
+            Ok(meta) if meta.file_type().is_fifo() => Ok(file),
+            Ok(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "exists and is not a FIFO",
+            )),
+            Err(e) => Err(e),
+        });
+    match opened {
+        Ok(file) => Ok((file, made)),
+        Err(e) => {
+            if made {
+                let _ = std::fs::remove_file(path);
+            }
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "is a symbolic link (refused, as keepalived does)",
+                ));
+            }
+            Err(e)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -884,6 +919,102 @@ mod tests {
         check_script_security(&script, Credentials { uid: 4321, gid: 0 }).expect("own file");
         assert!(Script::prepare(script.to_str().expect("utf-8"), Credentials::ROOT, true).is_err());
         assert!(Script::prepare(script.to_str().expect("utf-8"), Credentials::ROOT, false).is_ok());
+    }
+
+    #[test]
+    fn fifo_writer_makes_uses_and_refuses() {
+        use std::os::unix::fs::FileTypeExt;
+        let tmp = TempDir::new("fifo");
+        let path = tmp.0.join("notify.fifo");
+        let (_made, created) = open_fifo_writer(&path).expect("made");
+        assert!(created);
+        let meta = std::fs::symlink_metadata(&path).expect("stat");
+        assert!(meta.file_type().is_fifo());
+        assert_eq!(
+            meta.permissions().mode() & 0o777 & !0o600,
+            0,
+            "0600 at most"
+        );
+        // Made already (by the other child, or an earlier run): mknod's EEXIST, then used.
+        let (_second, created) = open_fifo_writer(&path).expect("exists");
+        assert!(!created);
+        // A symlink to a FIFO is refused (O_NOFOLLOW), as is a dangling one, and left alone.
+        let link = tmp.0.join("link.fifo");
+        std::os::unix::fs::symlink(&path, &link).expect("symlink");
+        let e = open_fifo_writer(&link).expect_err("symlink");
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        let dangling = tmp.0.join("dangling.fifo");
+        std::os::unix::fs::symlink(tmp.0.join("nowhere"), &dangling).expect("symlink");
+        assert!(open_fifo_writer(&dangling).is_err());
+        assert!(std::fs::symlink_metadata(&dangling).is_ok());
+        assert!(
+            !tmp.0.join("nowhere").exists(),
+            "nothing made through the link"
+        );
+        // Not a FIFO.
+        let plain = tmp.0.join("plain");
+        std::fs::write(&plain, "").expect("write");
+        let e = open_fifo_writer(&plain).expect_err("regular file");
+        assert!(e.to_string().contains("not a FIFO"), "{e}");
+        assert!(open_fifo_writer(&tmp.0).is_err(), "a directory");
+        assert!(open_fifo_writer(&tmp.0.join("no/dir/x.fifo")).is_err());
+    }
+
+    #[test]
+    fn fifo_writers_racing_to_make_one_fifo_both_open_it() {
+        let tmp = TempDir::new("fifo-race");
+        for round in 0..20 {
+            let path = tmp.0.join(format!("shared-{round}.fifo"));
+            let barrier = std::sync::Barrier::new(2);
+            let (a, b) = std::thread::scope(|s| {
+                let open = || {
+                    barrier.wait();
+                    open_fifo_writer(&path).map(|(_, made)| made)
+                };
+                let a = s.spawn(open);
+                let b = s.spawn(open);
+                (a.join().expect("thread"), b.join().expect("thread"))
+            });
+            let (a, b) = (a.expect("first"), b.expect("second"));
+            assert!(a != b, "exactly one made it (round {round}: {a} {b})");
+        }
+    }
+
+    fn reap_within(child: &mut Child, secs: u64) -> Outcome {
+        let start = std::time::Instant::now();
+        loop {
+            let now = crate::sys::clock::now();
+            if let Some(outcome) = child.try_reap(now).expect("try_reap") {
+                return outcome;
+            }
+            assert!(start.elapsed().as_secs() < secs, "still running");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn terminate_group_sends_sigterm_then_sigkill_after_the_grace() {
+        let me = Credentials::current();
+        let now = crate::sys::clock::now();
+        let mut child = Script::prepare("sleep 30", me, false)
+            .and_then(|s| s.spawn(&[], now, None))
+            .expect("spawn");
+        assert_eq!(child.deadline(), None);
+        child
+            .terminate_group(now, Micros::from_secs(1))
+            .expect("SIGTERM");
+        assert_eq!(child.deadline(), Some(now + Micros::from_secs(1)));
+        assert_eq!(reap_within(&mut child, 5), Outcome::Signaled(libc::SIGTERM));
+        // A script that ignores SIGTERM is killed at the end of the grace.
+        let now = crate::sys::clock::now();
+        let mut child = Script::prepare("trap '' TERM; sleep 30", me, false)
+            .and_then(|s| s.spawn(&[], now, None))
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        child
+            .terminate_group(now, Micros(300_000))
+            .expect("SIGTERM");
+        assert_eq!(reap_within(&mut child, 5), Outcome::TimedOut);
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //!   and peers drop it as a replay); becoming master with a cycled counter starts again at 0;
 //! - a master that hears a lower-priority advert takes that advert's number plus one (wrapping),
 //!   so that its next advert (the one that makes the other step down) is above it;
-//! - keepalived keeps the counter across a reload.
+//! - keepalived keeps the counter across a reload; keeplite also across a restart of its VRRP
+//!   process (the watchdog holds the last reported counter), where a resumed master first skips
+//!   the numbers the dead process may have sent after its last report ([`AhSequence::skip`]).
 //!
 //! The SPI (the sender's address) and the ICV are checked by [`super::advert`] before this.
 
@@ -30,6 +32,11 @@ impl AhSequence {
             last: 0,
             cycled: false,
         }
+    }
+
+    /// A counter as a previous run of the instance left it (`last()`, `cycled()`).
+    pub const fn from_parts(last: u32, cycled: bool) -> Self {
+        AhSequence { last, cycled }
     }
 
     /// Highest sequence number accepted or sent so far.
@@ -73,6 +80,12 @@ impl AhSequence {
             self.cycled = false;
             self.last = 0;
         }
+    }
+
+    /// Moves the counter `n` numbers on (stopping at the top): numbers that may have gone out
+    /// unrecorded, which peers would refuse as replays if sent again.
+    pub fn skip(&mut self, n: u32) {
+        self.last = self.last.saturating_add(n);
     }
 
     /// A master heard a lower-priority advert carrying `seq`.
@@ -133,6 +146,20 @@ mod tests {
         assert!(t.cycled());
         t.clear_cycle();
         assert_eq!((t.cycled(), t.last()), (false, 0xFFFF_FFFF));
+    }
+
+    #[test]
+    fn a_kept_counter_goes_on_and_skipping_stops_at_the_top() {
+        let mut s = AhSequence::from_parts(70, false);
+        s.skip(64);
+        assert_eq!(s.next_to_send(), 135);
+        let mut t = AhSequence::from_parts(0xFFFF_FFF0, false);
+        t.skip(64);
+        assert_eq!(t.last(), u32::MAX);
+        // Past the top: the same number again, as keepalived does.
+        assert_eq!((t.next_to_send(), t.cycled()), (u32::MAX, true));
+        let kept = AhSequence::from_parts(t.last(), t.cycled());
+        assert_eq!(kept, t);
     }
 
     #[test]

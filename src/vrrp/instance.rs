@@ -326,8 +326,8 @@ impl Instance {
 
     // ---- inputs ----
 
-    /// The counter of this instance before a reload (keepalived keeps it too). Ignored unless
-    /// the instance uses AH; call before [`Instance::start`].
+    /// The counter of this instance before a reload (keepalived keeps it too) or a restart of
+    /// the process. Ignored unless the instance uses AH; call before [`Instance::start`].
     pub fn restore_ah_sequence(&mut self, sequence: AhSequence) {
         if let Some(s) = &mut self.ah {
             *s = sequence;
@@ -385,7 +385,10 @@ impl Instance {
     /// backups never see Master_Down_Interval pass. Not in fault, not held by a sync group
     /// that is not master; otherwise the normal [`Instance::start`]. A better router on the
     /// LAN still wins by the usual rules when its advert arrives.
-    pub fn resume_master(&mut self, now: Instant) {
+    /// `ah_skip`: AH sequence numbers the previous run may have sent past the counter given to
+    /// [`Instance::restore_ah_sequence`]; skipped only when resuming as master (peers refuse a
+    /// number they saw, while a backup must stay below the master's numbers to accept them).
+    pub fn resume_master(&mut self, now: Instant, ah_skip: u32) {
         if self.state != State::Initialize {
             return;
         }
@@ -395,6 +398,9 @@ impl Instance {
         }
         self.master_addr = None;
         self.preempt_time = None;
+        if let Some(s) = &mut self.ah {
+            s.skip(ah_skip);
+        }
         self.become_master(now);
     }
 

@@ -193,12 +193,12 @@ fn owner_255_starts_master_at_once() {
 fn resume_master_advertises_at_once_without_waiting() {
     // A restarted child on the master: no Backup phase, an advert right now.
     let mut i = Instance::new(&config(3, 100), at(0));
-    i.resume_master(at(5));
+    i.resume_master(at(5), 0);
     assert_eq!(i.state(), State::Master);
     assert_eq!(drain(&mut i), became_master(100));
     assert_eq!(i.poll_timeout(), Some(at(5 + SEC)));
     // Only from Initialize.
-    i.resume_master(at(9));
+    i.resume_master(at(9), 0);
     assert!(drain(&mut i).is_empty());
 }
 
@@ -207,14 +207,14 @@ fn resume_master_in_fault_starts_in_fault() {
     let mut i = Instance::new(&config(3, 100), at(0));
     i.set_fault(at(0), true);
     drain(&mut i);
-    i.resume_master(at(1));
+    i.resume_master(at(1), 0);
     assert_eq!(i.state(), State::Fault);
 }
 
 #[test]
 fn resumed_master_yields_to_a_higher_priority_master() {
     let mut i = Instance::new(&config(3, 100), at(0));
-    i.resume_master(at(0));
+    i.resume_master(at(0), 0);
     drain(&mut i);
     i.handle_advert(at(10), &adv([10, 0, 0, 9], 200))
         .expect("accepted");
@@ -1180,6 +1180,24 @@ fn ah_sequence_carries_over_with_restore() {
     let mut k = Instance::new(&config(2, 100), at(0));
     k.restore_ah_sequence(kept);
     assert_eq!(k.ah_sequence(), None);
+}
+
+#[test]
+fn ah_resumed_master_skips_the_numbers_the_dead_process_may_have_sent() {
+    // The watchdog heard 90 last; the dead child may have sent up to 90 + 64.
+    let mut i = Instance::new(&ah_config(100), at(0));
+    i.restore_ah_sequence(AhSequence::from_parts(90, false));
+    i.resume_master(at(0), 64);
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(drain(&mut i)[0], send_ah(100, 155));
+    // Resuming in fault starts as any instance does: no skip, so the master's next advert (91
+    // or later) is still accepted.
+    let mut j = Instance::new(&ah_config(100), at(0));
+    j.restore_ah_sequence(AhSequence::from_parts(90, false));
+    j.set_fault(at(0), true);
+    j.resume_master(at(0), 64);
+    assert_eq!(j.state(), State::Fault);
+    assert_eq!(j.ah_sequence(), Some(AhSequence::from_parts(90, false)));
 }
 
 #[test]

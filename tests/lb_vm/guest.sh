@@ -524,11 +524,13 @@ dump_log() {
 # The notify FIFOs (step 8, and again for the reference): a configuration of its own,
 # /tmp/fifo.conf, with 192.168.100.2 in an IPv4 service (quorum 2, omega), an IPv6 one, a
 # fwmark one (DR: keepalived names the server without a port), a group of addresses and a group
-# of fwmarks (no protocol). notify_fifo is a FIFO the guest made and reads with a cat of its
-# own; lvs_notify_fifo is made by the daemon (mode 0600, given to script_user nobody) and read by
-# its lvs_notify_fifo_script, which gets the FIFO's path as its last argument. .2 stops and
-# starts again, then the daemon stops: each FIFO must carry exactly keepalived 2.2.7's lines
-# (check/ipwrapper.c: "RS <rs> <vs> UP|DOWN" and "VS <vs> UP|DOWN").
+# of fwmarks (no protocol), and an alpha service whose one server (.3, port 81) refuses every
+# connection. rs_init_notifies: each server that starts up is written UP at the start. notify_fifo
+# is a FIFO the guest made and reads with a cat of its own; lvs_notify_fifo is made by the daemon
+# (mode 0600, given to script_user nobody) and read by its lvs_notify_fifo_script, which gets the
+# FIFO's path as its last argument. .2 stops and starts again, then the daemon stops: each FIFO
+# must carry exactly keepalived 2.2.7's lines (check/ipwrapper.c: "RS <rs> <vs> UP|DOWN" and
+# "VS <vs> UP|DOWN").
 
 FIFO_CONF=/tmp/fifo.conf
 cat >"$FIFO_CONF" <<'EOF'
@@ -537,8 +539,9 @@ global_defs {
     script_user nobody
     enable_script_security
     notify_fifo /tmp/notify.fifo
-    lvs_notify_fifo /tmp/lvs.fifo
     lvs_notify_fifo_script /lb_fifo_reader.sh
+    lvs_notify_fifo /tmp/lvs.fifo
+    rs_init_notifies
 }
 virtual_server_group fifo_group {
     10.0.2.10-11 80
@@ -561,6 +564,20 @@ virtual_server 10.0.2.1 80 {
         }
     }
     real_server 192.168.100.3 80 {
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+virtual_server 10.0.2.2 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    alpha
+    real_server 192.168.100.3 81 {
         TCP_CHECK {
             connect_timeout 1
             retry 1
@@ -625,12 +642,23 @@ printf '%s\n' '#!/bin/sh' \
     'exec cat "$1" >>/tmp/lvs-fifo.log' >/lb_fifo_reader.sh
 chmod 755 /lb_fifo_reader.sh
 
-# At the start every service gains quorum, in the configuration's order.
-FIFO_START='VS [10.0.2.1]:tcp:80 UP
+# At the start (rs_init_notifies) each server that starts up, then its service gaining quorum,
+# in the configuration's order; the alpha service's server starts down and gains nothing.
+FIFO_START='RS [192.168.100.2]:tcp:80 [10.0.2.1]:tcp:80 UP
+RS [192.168.100.3]:tcp:80 [10.0.2.1]:tcp:80 UP
+VS [10.0.2.1]:tcp:80 UP
+RS [2001:db8:100::2]:tcp:80 [2001:db8:10::200]:tcp:80 UP
 VS [2001:db8:10::200]:tcp:80 UP
+RS [192.168.100.2]:none:0 FWM 20 UP
 VS FWM 20 UP
+RS [192.168.100.2]:tcp:80 [fifo_group]:0 UP
 VS [fifo_group]:0 UP
+RS [192.168.100.2]:none:80 [fifo_marks]:0 UP
 VS [fifo_marks]:0 UP'
+# Then the alpha server's first check fails: down as it started, but written.
+FIFO_ALPHA='RS [192.168.100.3]:tcp:81 [10.0.2.2]:tcp:80 DOWN'
+FIFO_BEGIN="$FIFO_START
+$FIFO_ALPHA"
 # fifo_rs STATE: .2 goes STATE in each service, which loses or gains quorum with it.
 fifo_rs() {
     printf '%s\n' \
@@ -724,7 +752,7 @@ fifo_step() {
     CONF=/tmp/fifo-run.conf
     start_keeplite
     CONF=$saved_conf
-    fifo_wait "$label: start" /tmp/notify-fifo.log "$FIFO_START" 1500
+    fifo_wait "$label: start" /tmp/notify-fifo.log "$FIFO_BEGIN" 1500
     if [ -p /tmp/lvs.fifo ]; then
         mode=$(ls -ln /tmp/lvs.fifo | awk '{ print $1, $3, $4 }')
         if [ "$mode" = "prw------- 65534 65534" ]; then
@@ -736,17 +764,17 @@ fifo_step() {
         fail "$label: /tmp/lvs.fifo was not made"
     fi
     stop_httpd 2
-    fifo_wait "$label: .2 down" /tmp/notify-fifo.log "$FIFO_START
+    fifo_wait "$label: .2 down" /tmp/notify-fifo.log "$FIFO_BEGIN
 $(fifo_rs DOWN)" $((TIMEOUT_BOUND_CS + MARGIN_CS))
     start_httpd 2
-    fifo_wait "$label: .2 up again" /tmp/notify-fifo.log "$FIFO_START
+    fifo_wait "$label: .2 up again" /tmp/notify-fifo.log "$FIFO_BEGIN
 $(fifo_rs DOWN)
 $(fifo_rs UP)" $((BACK_BOUND_CS + MARGIN_CS))
     # The reload: everything but the last virtual server (the group of fwmarks).
     awk '/^virtual_server group fifo_marks/ { exit } { print }' "$FIFO_CONF" >/tmp/fifo-run.conf
     mark "$label: reload without the group of fwmarks"
     kill -HUP "$KPID"
-    fifo_wait "$label: reload" /tmp/notify-fifo.log "$FIFO_START
+    fifo_wait "$label: reload" /tmp/notify-fifo.log "$FIFO_BEGIN
 $(fifo_rs DOWN)
 $(fifo_rs UP)
 $FIFO_RELOAD" $((BACK_BOUND_CS + MARGIN_CS))
@@ -776,20 +804,21 @@ uid=65534 args=/tmp/lvs.fifo" ]; then
         kill "$readpid"
     fi
     wait "$readpid" 2>/dev/null
-    all="$FIFO_START
+    all="$FIFO_BEGIN
 $(fifo_rs DOWN)
 $(fifo_rs UP)
 $FIFO_RELOAD
 $FIFO_STOP"
     fifo_same "$label: notify_fifo" /tmp/notify-fifo.log "$all"
     fifo_same "$label: lvs_notify_fifo (its script, until SIGTERM)" /tmp/lvs-fifo.before-stop \
-        "$FIFO_START
+        "$FIFO_BEGIN
 $(fifo_rs DOWN)
 $(fifo_rs UP)
 $FIFO_RELOAD"
-    # The order keepalived keeps: the start in the configuration's order; in each service, the
-    # real server before the quorum; the reload's lines, then the shutdown's, last.
-    if [ "$(head -n 5 /tmp/notify-fifo.log)" = "$FIFO_START" ] &&
+    # The order keepalived keeps: the start in the configuration's order, then the alpha
+    # server's failure; in each service, the real server before the quorum; the reload's lines,
+    # then the shutdown's, last.
+    if [ "$(head -n "$(echo "$FIFO_BEGIN" | wc -l)" /tmp/notify-fifo.log)" = "$FIFO_BEGIN" ] &&
         [ "$(tail -n 5 /tmp/notify-fifo.log)" = "$FIFO_RELOAD
 $FIFO_STOP" ] &&
         fifo_in_order /tmp/notify-fifo.log \

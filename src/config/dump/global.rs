@@ -72,6 +72,7 @@ pub(super) fn global_defs(w: &mut Writer, g: &GlobalDefs) {
     }
     w.flag("lvs_flush", g.lvs_flush);
     w.flag("dynamic_interfaces", g.dynamic_interfaces);
+    w.flag("rs_init_notifies", g.rs_init_notifies);
     w.close();
 }
 

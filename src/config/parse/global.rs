@@ -2,7 +2,8 @@
 
 use super::value::{self, secs, u32_in};
 use super::Cx;
-use crate::config::model::{Fifo, GlobalDefs, IfName, LvsTimeouts, SmtpServer};
+use crate::config::diag::Location;
+use crate::config::model::{Command, Fifo, GlobalDefs, IfName, LvsTimeouts, SmtpServer};
 use crate::config::tree::Statement;
 
 /// Process tuning keepalived offers that keeplite does not need or do; accepted with a warning.
@@ -49,7 +50,16 @@ const IGNORED: &[&str] = &[
     "checker_log_all_failures",
 ];
 
+/// A `*_notify_fifo_script` read before its FIFO's line (keepalived takes either order): it
+/// waits for the FIFO.
+struct EarlyScript {
+    script: Command,
+    at: Location,
+}
+
 pub(super) fn global_defs(cx: &mut Cx, s: &Statement, g: &mut GlobalDefs) {
+    // notify_fifo, vrrp_notify_fifo, lvs_notify_fifo.
+    let mut early: [Option<EarlyScript>; 3] = [None, None, None];
     for item in cx.block(s) {
         let word = item.keyword.text.as_str();
         match word {
@@ -131,20 +141,34 @@ pub(super) fn global_defs(cx: &mut Cx, s: &Statement, g: &mut GlobalDefs) {
             "vrrp_higher_prio_send_advert" => {
                 cx.set_flag(&mut g.vrrp_higher_prio_send_advert, item)
             }
-            "notify_fifo" => fifo_path(cx, item, &mut g.notify_fifo),
-            "notify_fifo_script" => fifo_script(cx, item, &mut g.notify_fifo),
-            "vrrp_notify_fifo" => fifo_path(cx, item, &mut g.vrrp_notify_fifo),
-            "vrrp_notify_fifo_script" => fifo_script(cx, item, &mut g.vrrp_notify_fifo),
-            "lvs_notify_fifo" => fifo_path(cx, item, &mut g.lvs_notify_fifo),
-            "lvs_notify_fifo_script" => fifo_script(cx, item, &mut g.lvs_notify_fifo),
+            "notify_fifo" => fifo_path(cx, item, &mut g.notify_fifo, &mut early[0]),
+            "notify_fifo_script" => fifo_script(cx, item, &mut g.notify_fifo, &mut early[0]),
+            "vrrp_notify_fifo" => fifo_path(cx, item, &mut g.vrrp_notify_fifo, &mut early[1]),
+            "vrrp_notify_fifo_script" => {
+                fifo_script(cx, item, &mut g.vrrp_notify_fifo, &mut early[1])
+            }
+            "lvs_notify_fifo" => fifo_path(cx, item, &mut g.lvs_notify_fifo, &mut early[2]),
+            "lvs_notify_fifo_script" => {
+                fifo_script(cx, item, &mut g.lvs_notify_fifo, &mut early[2])
+            }
             "lvs_timeouts" => lvs_timeouts(cx, item, g),
             "lvs_flush" => cx.set_flag(&mut g.lvs_flush, item),
+            "rs_init_notifies" => cx.set_flag(&mut g.rs_init_notifies, item),
             "dynamic_interfaces" => cx.set_flag(&mut g.dynamic_interfaces, item),
             w if IGNORED.contains(&w) => cx.warning(
                 item.keyword.at,
                 format!("`{w}` is not supported by keeplite; ignored"),
             ),
             _ => cx.unknown(item),
+        }
+    }
+    let fifos = ["notify_fifo", "vrrp_notify_fifo", "lvs_notify_fifo"];
+    for (fifo, early) in fifos.into_iter().zip(early) {
+        if let Some(e) = early {
+            cx.warning(
+                e.at,
+                format!("`{fifo}_script` without `{fifo}` in this block: ignored"),
+            );
         }
     }
 }
@@ -155,9 +179,13 @@ fn refresh(text: &str) -> Result<Option<crate::config::model::Micros>, String> {
     Ok((t.0 != 0).then_some(t))
 }
 
-fn fifo_path(cx: &mut Cx, s: &Statement, fifo: &mut Option<Fifo>) {
+/// `*_notify_fifo PATH [USER [GROUP]]`; keeps a script given before.
+fn fifo_path(cx: &mut Cx, s: &Statement, fifo: &mut Option<Fifo>, early: &mut Option<EarlyScript>) {
     let Some(c) = cx.command(s) else { return };
-    let script = fifo.take().and_then(|f| f.script);
+    let script = early
+        .take()
+        .map(|e| e.script)
+        .or_else(|| fifo.take().and_then(|f| f.script));
     *fifo = Some(Fifo {
         path: c.command,
         owner: c.run_as.map(|r| *r),
@@ -165,14 +193,22 @@ fn fifo_path(cx: &mut Cx, s: &Statement, fifo: &mut Option<Fifo>) {
     });
 }
 
-fn fifo_script(cx: &mut Cx, s: &Statement, fifo: &mut Option<Fifo>) {
-    let Some(c) = cx.command(s) else { return };
+/// `*_notify_fifo_script COMMAND [USER [GROUP]]`, before or after its FIFO's line.
+fn fifo_script(
+    cx: &mut Cx,
+    s: &Statement,
+    fifo: &mut Option<Fifo>,
+    early: &mut Option<EarlyScript>,
+) {
+    let Some(script) = cx.command(s) else { return };
     match fifo {
-        Some(f) => f.script = Some(c),
-        None => cx.error(
-            s.keyword.at,
-            format!("`{}` needs the FIFO set first", s.keyword.text),
-        ),
+        Some(f) => f.script = Some(script),
+        None => {
+            *early = Some(EarlyScript {
+                script,
+                at: s.keyword.at,
+            })
+        }
     }
 }
 
@@ -210,4 +246,136 @@ fn lvs_timeouts(cx: &mut Cx, s: &Statement, g: &mut GlobalDefs) {
         }
     }
     g.lvs_timeouts = Some(t);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::model::{Command, Fifo, RunAs};
+    use crate::config::{binary, dump, parse_str, Config, Severity};
+
+    /// The config and its diagnostics at `severity` or above, as (line, message).
+    fn parse(text: &str, severity: Severity) -> (Config, Vec<(u32, String)>) {
+        let l = parse_str("t.conf", text);
+        let found = l
+            .diagnostics
+            .items
+            .iter()
+            .filter(|d| d.severity >= severity)
+            .map(|d| (d.location.map_or(0, |l| l.line), d.message.clone()))
+            .collect();
+        (l.config, found)
+    }
+
+    fn fifo(path: &str, script: Option<&str>) -> Option<Fifo> {
+        Some(Fifo {
+            path: path.into(),
+            owner: None,
+            script: script.map(|s| Command {
+                command: s.into(),
+                run_as: None,
+            }),
+        })
+    }
+
+    #[test]
+    fn fifo_scripts_before_or_after_their_fifo() {
+        let (c, errors) = parse(
+            "global_defs {
+                notify_fifo_script /bin/global.sh
+                notify_fifo /run/notify.fifo
+                vrrp_notify_fifo /run/vrrp.fifo nobody nogroup
+                vrrp_notify_fifo_script /bin/vrrp.sh
+                lvs_notify_fifo_script \"/bin/lvs.sh -v\" root
+                lvs_notify_fifo /run/lvs.fifo
+            }",
+            Severity::Warning,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let g = &c.global;
+        assert_eq!(
+            g.notify_fifo,
+            fifo("/run/notify.fifo", Some("/bin/global.sh"))
+        );
+        let vrrp = g.vrrp_notify_fifo.as_ref().expect("vrrp_notify_fifo");
+        assert_eq!(
+            vrrp.owner,
+            Some(RunAs {
+                user: "nobody".into(),
+                group: Some("nogroup".into())
+            })
+        );
+        assert_eq!(
+            vrrp.script.as_ref().map(|s| s.command.as_str()),
+            Some("/bin/vrrp.sh")
+        );
+        let lvs = g.lvs_notify_fifo.as_ref().expect("lvs_notify_fifo");
+        let script = lvs.script.as_ref().expect("lvs script");
+        assert_eq!(script.command, "/bin/lvs.sh -v");
+        assert_eq!(
+            script.run_as.as_ref().map(|r| r.user.as_str()),
+            Some("root")
+        );
+        // A second FIFO line keeps the script.
+        let (c, _) = parse(
+            "global_defs {
+                notify_fifo /a
+                notify_fifo_script /bin/s.sh
+                notify_fifo /b
+            }",
+            Severity::Warning,
+        );
+        assert_eq!(c.global.notify_fifo, fifo("/b", Some("/bin/s.sh")));
+    }
+
+    #[test]
+    fn a_fifo_script_without_its_fifo_is_ignored_with_a_warning() {
+        let (c, found) = parse(
+            "global_defs {
+                router_id r1
+                vrrp_notify_fifo_script /bin/vrrp.sh
+            }",
+            Severity::Warning,
+        );
+        assert_eq!(c.global.vrrp_notify_fifo, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, 3);
+        assert!(
+            found[0]
+                .1
+                .contains("`vrrp_notify_fifo_script` without `vrrp_notify_fifo`"),
+            "{found:?}"
+        );
+        let (_, errors) = parse(
+            "global_defs { vrrp_notify_fifo_script /bin/vrrp.sh }",
+            Severity::Error,
+        );
+        assert!(errors.is_empty(), "a warning, not an error: {errors:?}");
+    }
+
+    #[test]
+    fn rs_init_notifies_parses_dumps_and_round_trips() {
+        let (c, found) = parse("global_defs {\n rs_init_notifies\n}\n", Severity::Warning);
+        assert!(found.is_empty(), "{found:?}");
+        assert!(c.global.rs_init_notifies);
+        let (off, _) = parse("global_defs { router_id r }", Severity::Warning);
+        assert!(!off.global.rs_init_notifies, "off by default");
+        let (c2, _) = parse(
+            "global_defs {\n rs_init_notifies false\n}\n",
+            Severity::Warning,
+        );
+        assert!(!c2.global.rs_init_notifies);
+        let (_, errors) = parse(
+            "global_defs {\n rs_init_notifies maybe\n}\n",
+            Severity::Error,
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        // Dump, parse again: the same model; the binary form keeps it too.
+        let text = dump(&c);
+        assert!(text.contains("rs_init_notifies"), "{text}");
+        let (again, found) = parse(&text, Severity::Warning);
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(again, c);
+        assert_eq!(binary::decode(&binary::encode(&c)), Ok(c));
+        assert!(!dump(&off).contains("rs_init_notifies"));
+    }
 }

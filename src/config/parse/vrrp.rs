@@ -155,7 +155,9 @@ struct Draft {
     advert_int: Option<(Micros, Location)>,
     version: Option<(u8, Location)>,
     auth_type: Option<(bool, Location)>,
-    auth_pass: Option<[u8; 8]>,
+    auth_pass: Option<([u8; 8], Location)>,
+    /// Where `state` was written.
+    state_at: Option<Location>,
     vips: Vec<(VirtualAddress<IpAddr>, Location)>,
     interface: Option<IfName>,
     strict_mode: Option<bool>,
@@ -173,6 +175,7 @@ pub(super) fn vrrp_instance(cx: &mut Cx, s: &Statement, g: &GlobalDefs) -> Optio
         version: None,
         auth_type: None,
         auth_pass: None,
+        state_at: None,
         vips: Vec::new(),
         interface: None,
         strict_mode: None,
@@ -225,11 +228,14 @@ pub(super) fn vrrp_instance(cx: &mut Cx, s: &Statement, g: &GlobalDefs) -> Optio
     for item in cx.block(s) {
         let at = item.keyword.at;
         match item.keyword.text.as_str() {
-            "state" => cx.set_opt(&mut i.state, item, |t| match t {
-                "MASTER" => Ok(InitialState::Master),
-                "BACKUP" => Ok(InitialState::Backup),
-                _ => Err(format!("`{t}` is not MASTER or BACKUP")),
-            }),
+            "state" => {
+                d.state_at = Some(at);
+                cx.set_opt(&mut i.state, item, |t| match t {
+                    "MASTER" => Ok(InitialState::Master),
+                    "BACKUP" => Ok(InitialState::Backup),
+                    _ => Err(format!("`{t}` is not MASTER or BACKUP")),
+                })
+            }
             "interface" => {
                 cx.set_opt(&mut d.interface, item, IfName::new);
                 d.interface_refused = d.interface.is_none();
@@ -510,6 +516,8 @@ fn settle_instance(
         None => g.vrrp_version.unwrap_or(2),
     };
     let (interval, interval_at) = d.advert_int.unwrap_or((Micros::from_secs(1), s.keyword.at));
+    // `state MASTER` that AH turns into BACKUP (the runtime does it, `vrrp::Instance::new`).
+    let mut ah_starts_as_backup = false;
     i.version = if version == 2 {
         let secs = if interval.0 % 1_000_000 != 0 || interval.0 == 0 || interval.0 > 255_000_000 {
             cx.error(
@@ -523,27 +531,37 @@ fn settle_instance(
         } else {
             (interval.0 / 1_000_000) as u8
         };
+        // keepalived's order: strict mode first, then the password.
         let auth = match (d.auth_type, d.auth_pass) {
-            (Some((pass, _)), Some(key)) => {
-                Some(if pass { Auth::Pass(key) } else { Auth::Ah(key) })
-            }
-            (Some((_, at)), None) => {
-                cx.error(at, "authentication has no auth_pass");
+            (None, _) => None,
+            (Some((_, at)), _) if i.strict_mode => {
+                cx.warning(at, "strict mode forbids authentication; it is ignored");
                 None
             }
-            (None, Some(_)) => None,
-            (None, None) => None,
-        };
-        let auth = match auth {
-            Some(_) if i.strict_mode => {
+            (Some((pass, _)), Some((key, _))) if key[0] != 0 => {
+                Some(if pass { Auth::Pass(key) } else { Auth::Ah(key) })
+            }
+            // keepalived reads the password as a C string: empty when none was given, when it
+            // is "" or when it starts with a NUL; it then runs without authentication.
+            (Some((_, at)), pass) => {
                 cx.warning(
-                    d.auth_type.map(|a| a.1).unwrap_or(s.keyword.at),
-                    "strict mode forbids authentication; it is ignored",
+                    pass.map_or(at, |(_, pass_at)| pass_at),
+                    "authentication specified but no password given; ignored",
                 );
                 None
             }
-            other => other,
         };
+        if matches!(auth, Some(Auth::Ah(_)))
+            && i.state == Some(InitialState::Master)
+            && i.priority.get() != 255
+        {
+            // keepalived wants an advert (and its AH sequence number) before taking over.
+            cx.warning(
+                d.state_at.unwrap_or(s.keyword.at),
+                "state MASTER is incompatible with auth_type AH unless priority is 255; starting as BACKUP",
+            );
+            ah_starts_as_backup = true;
+        }
         Version::V2 {
             advert_int: AdvertIntSecs::new(secs).expect("checked"),
             auth,
@@ -568,7 +586,7 @@ fn settle_instance(
             advert_int: AdvertIntCentis::new(centis).expect("checked"),
         }
     };
-    if i.nopreempt && i.state == Some(InitialState::Master) {
+    if i.nopreempt && i.state == Some(InitialState::Master) && !ah_starts_as_backup {
         cx.warning(
             s.keyword.at,
             "nopreempt needs `state BACKUP` to have an effect",
@@ -634,7 +652,7 @@ fn authentication(cx: &mut Cx, s: &Statement, d: &mut Draft) {
                 for (k, b) in key.iter_mut().zip(text.bytes()) {
                     *k = b;
                 }
-                d.auth_pass = Some(key);
+                d.auth_pass = Some((key, item.args[0].at));
             }
             _ => cx.unknown(item),
         }
@@ -1152,6 +1170,92 @@ mod tests {
                 auth: Some(Auth::Pass(*b"01234567")),
             }
         );
+    }
+
+    fn warnings(text: &str) -> Vec<(u32, String)> {
+        let l = parse_str("t.conf", text);
+        l.diagnostics
+            .items
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .map(|d| (d.location.map_or(0, |l| l.line), d.message.clone()))
+            .collect()
+    }
+
+    /// `BASE` with an address (without one, a warning says so).
+    const VBASE: &str =
+        "vrrp_instance A {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress { 10.0.0.1 }\n";
+
+    fn auth_of(text: &str) -> Option<Auth> {
+        match parse_str("t.conf", text).config.instances[0].version {
+            Version::V2 { auth, .. } => auth,
+            Version::V3 { .. } => panic!("not VRRPv2"),
+        }
+    }
+
+    #[test]
+    fn authentication_without_a_password_is_ignored_like_keepalived() {
+        const NO_PASSWORD: &str = "authentication specified but no password given; ignored";
+        for auth_type in ["PASS", "AH"] {
+            // An empty password: the warning points at it, and the instance runs without
+            // authentication (keepalived's "Authentication specified but no password given").
+            let text = format!(
+                "{VBASE} authentication {{\n auth_type {auth_type}\n auth_pass \"\"\n }}\n}}\n"
+            );
+            assert_eq!(auth_of(&text), None, "{auth_type}");
+            assert!(errors(&text).is_empty(), "{:?}", errors(&text));
+            assert_eq!(
+                warnings(&text),
+                [(7, NO_PASSWORD.to_string())],
+                "{auth_type}"
+            );
+            // No auth_pass at all: the same, at auth_type.
+            let text = format!("{VBASE} authentication {{\n auth_type {auth_type}\n }}\n}}\n");
+            assert_eq!(auth_of(&text), None);
+            assert!(errors(&text).is_empty(), "{:?}", errors(&text));
+            assert_eq!(warnings(&text), [(6, NO_PASSWORD.to_string())]);
+        }
+        // A NUL ends the line (keepalived reads C strings): the lexer says so, and the
+        // password is missing as above.
+        let text = format!("{VBASE} authentication {{\n auth_type AH\n auth_pass \0abc\n }}\n}}\n");
+        assert_eq!(auth_of(&text), None);
+        assert!(warnings(&text).contains(&(6, NO_PASSWORD.to_string())));
+        // A password that is there is kept.
+        let text =
+            format!("{VBASE} authentication {{\n auth_type AH\n auth_pass s3cret\n }}\n}}\n");
+        assert_eq!(auth_of(&text), Some(Auth::Ah(*b"s3cret\0\0")));
+        assert!(warnings(&text).is_empty(), "{:?}", warnings(&text));
+    }
+
+    #[test]
+    fn ah_with_state_master_below_255_starts_as_backup() {
+        const AH: &str = " authentication {\n auth_type AH\n auth_pass k\n }\n";
+        let text = format!("{VBASE} state MASTER\n priority 200\n nopreempt\n{AH}}}\n");
+        let w = warnings(&text);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].0, 5);
+        assert!(w[0].1.contains("starting as BACKUP"), "{w:?}");
+        // The model keeps what was written; `vrrp::Instance::new` applies the rule.
+        let c = parse_str("t.conf", &text).config;
+        assert_eq!(c.instances[0].state, Some(InitialState::Master));
+        // The owner (priority 255, or `state MASTER` without a priority) is master at once.
+        for owner in [
+            format!("{VBASE} state MASTER\n priority 255\n{AH}}}\n"),
+            format!("{VBASE} state MASTER\n{AH}}}\n"),
+        ] {
+            assert!(warnings(&owner).is_empty(), "{:?}", warnings(&owner));
+        }
+        // PASS, BACKUP, or an AH that was dropped (no password): no such warning.
+        for other in [
+            format!("{VBASE} state MASTER\n priority 200\n authentication {{\n auth_type PASS\n auth_pass k\n }}\n}}\n"),
+            format!("{VBASE} state BACKUP\n priority 200\n{AH}}}\n"),
+            format!("{VBASE} state MASTER\n priority 200\n authentication {{\n auth_type AH\n }}\n}}\n"),
+        ] {
+            assert!(
+                !warnings(&other).iter().any(|w| w.1.contains("starting as BACKUP")),
+                "{other}"
+            );
+        }
     }
 
     #[test]

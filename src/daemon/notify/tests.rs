@@ -427,3 +427,225 @@ fn a_bad_fifo_leaves_the_other_working() {
     n.lvs_event(Instant(0), &c, Event::QuorumUp { vs: 0 });
     assert_eq!(drain(&mut r), "VS [10.0.0.1]:tcp:80 UP\n");
 }
+
+#[test]
+fn a_symlink_at_the_path_is_refused() {
+    let dir = TempDir::new("symlink");
+    let target = dir.path("real.fifo");
+    drop(open(&target).expect("made"));
+    let link = dir.path("link.fifo");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let e = open(&link).err().expect("a symlink");
+    assert!(e.contains("symbolic link"), "{e}");
+}
+
+// ---- the VRRP side ----
+
+/// A reader script for the FIFO tests: logs its arguments, then copies the FIFO (its last
+/// argument) to `<dir>/<name>.out` until it is killed.
+fn reader_script(dir: &TempDir, name: &str) -> PathBuf {
+    let script = dir.path(&format!("{name}.sh"));
+    let out = dir.path(&format!("{name}.out"));
+    let args = dir.path(&format!("{name}.args"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$*\" >>{}\nexec cat \"$1\" >>{}\n",
+            args.display(),
+            out.display()
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    script
+}
+
+/// Waits (at most 5 s) for `path` to hold `want`, and returns what it holds.
+fn wait_for(path: &Path, want: &str) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        let got = std::fs::read_to_string(path).unwrap_or_default();
+        if got == want || start.elapsed() > std::time::Duration::from_secs(5) {
+            return got;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// `global_defs` with the scripts run as this test's own user, then `rest`.
+fn vrrp_config(globals: &str, rest: &str) -> Config {
+    let me = Credentials::current();
+    config(&format!(
+        "global_defs {{
+            script_user {} {}
+            {globals}
+         }}
+         vrrp_instance VI_1 {{
+            interface eth0
+            virtual_router_id 51
+            priority 150
+            virtual_ipaddress {{ 10.0.0.100/24 }}
+         }}
+         {rest}",
+        me.uid, me.gid
+    ))
+}
+
+fn reader_keywords(n: &Notifier) -> Vec<&'static str> {
+    n.readers.iter().map(|r| r.keyword).collect()
+}
+
+const VIRTUAL_SERVER: &str = "virtual_server 10.0.0.1 80 { real_server 192.168.1.2 80 { } }";
+
+#[test]
+fn the_vrrp_side_writes_both_fifos_read_by_their_scripts() {
+    let dir = TempDir::new("vrrp-both");
+    let (global, vrrp) = (dir.path("notify.fifo"), dir.path("vrrp.fifo"));
+    let c = vrrp_config(
+        &format!(
+            "notify_fifo {}
+             notify_fifo_script {}
+             vrrp_notify_fifo {}
+             vrrp_notify_fifo_script {}",
+            global.display(),
+            reader_script(&dir, "global").display(),
+            vrrp.display(),
+            reader_script(&dir, "vrrp").display()
+        ),
+        "",
+    );
+    let mut n = Notifier::new(&c, UserDb::default());
+    assert_eq!(reader_keywords(&n), ["notify_fifo", "vrrp_notify_fifo"]);
+    let notify = &c.instances[0].notify;
+    n.state_change(
+        Instant(0),
+        NotifyKind::Instance,
+        "VI_1",
+        notify,
+        State::Backup,
+        150,
+    );
+    n.state_change(
+        Instant(0),
+        NotifyKind::Instance,
+        "VI_1",
+        notify,
+        State::Master,
+        150,
+    );
+    n.stop(Instant(0), NotifyKind::Instance, "VI_1", notify, 150);
+    let want =
+        "INSTANCE \"VI_1\" BACKUP 150\nINSTANCE \"VI_1\" MASTER 150\nINSTANCE \"VI_1\" STOP 150\n";
+    // Each script gets its FIFO's path as its argument, and each line once.
+    for (name, fifo) in [("global", &global), ("vrrp", &vrrp)] {
+        assert_eq!(
+            wait_for(&dir.path(&format!("{name}.out")), want),
+            want,
+            "{name}"
+        );
+        let args = format!("{}\n", fifo.display());
+        assert_eq!(
+            wait_for(&dir.path(&format!("{name}.args")), &args),
+            args,
+            "{name}"
+        );
+    }
+    drop(n);
+    assert!(
+        !global.exists() && !vrrp.exists(),
+        "the FIFOs it made are removed"
+    );
+}
+
+#[test]
+fn notify_fifo_script_runs_on_the_vrrp_side_only_without_a_checker() {
+    let dir = TempDir::new("vrrp-who-reads");
+    let globals = format!(
+        "notify_fifo {}
+         notify_fifo_script {}",
+        dir.path("notify.fifo").display(),
+        reader_script(&dir, "global").display()
+    );
+    // No virtual server: no checker child, the VRRP child reads notify_fifo.
+    let c = vrrp_config(&globals, "");
+    assert_eq!(
+        reader_keywords(&Notifier::new(&c, UserDb::default())),
+        ["notify_fifo"]
+    );
+    // With one, the checker child runs and reads it...
+    let c = vrrp_config(&globals, VIRTUAL_SERVER);
+    let n = Notifier::new(&c, UserDb::default());
+    assert!(reader_keywords(&n).is_empty());
+    assert_eq!(n.fifos.len(), 1, "the VRRP side still writes notify_fifo");
+    drop(n);
+    // ...unless -P keeps the checker from running.
+    let n = Notifier::for_vrrp(&c, UserDb::default(), true);
+    assert_eq!(reader_keywords(&n), ["notify_fifo"]);
+}
+
+#[test]
+fn vrrp_notify_fifo_naming_notify_fifo_is_ignored_with_its_script() {
+    let dir = TempDir::new("vrrp-same");
+    let fifo = dir.path("notify.fifo");
+    let c = vrrp_config(
+        &format!(
+            "notify_fifo {0}
+             notify_fifo_script {1}
+             vrrp_notify_fifo {0}
+             vrrp_notify_fifo_script {2}",
+            fifo.display(),
+            reader_script(&dir, "global").display(),
+            reader_script(&dir, "vrrp").display()
+        ),
+        "",
+    );
+    let mut n = Notifier::new(&c, UserDb::default());
+    assert_eq!(reader_keywords(&n), ["notify_fifo"]);
+    assert_eq!(n.fifos.len(), 1);
+    let notify = &c.instances[0].notify;
+    n.state_change(
+        Instant(0),
+        NotifyKind::Instance,
+        "VI_1",
+        notify,
+        State::Master,
+        150,
+    );
+    let want = "INSTANCE \"VI_1\" MASTER 150\n";
+    assert_eq!(
+        wait_for(&dir.path("global.out"), want),
+        want,
+        "the line once"
+    );
+    assert!(
+        !dir.path("vrrp.args").exists(),
+        "vrrp_notify_fifo_script never ran"
+    );
+}
+
+#[test]
+fn a_dropped_notifiers_scripts_are_reaped_by_the_next() {
+    let dir = TempDir::new("vrrp-orphans");
+    let c = vrrp_config(
+        &format!(
+            "vrrp_notify_fifo {}
+             vrrp_notify_fifo_script {}",
+            dir.path("vrrp.fifo").display(),
+            reader_script(&dir, "vrrp").display()
+        ),
+        "",
+    );
+    let n = Notifier::new(&c, UserDb::default());
+    let reader = n.readers[0].child.id();
+    // A VRRP reload drops the daemon, its notifier with it: the reader is told to stop...
+    drop(n);
+    // ...and the next notifier (the reloaded daemon's) reaps it.
+    let mut n = Notifier::new(&vrrp_config("", ""), UserDb::default());
+    assert!(n.running.iter().any(|c| c.id() == reader));
+    let start = std::time::Instant::now();
+    while !n.running.is_empty() && start.elapsed() < std::time::Duration::from_secs(5) {
+        n.reap(crate::sys::clock::now());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(n.running.is_empty(), "the SIGTERMed reader was reaped");
+}

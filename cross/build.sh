@@ -16,7 +16,7 @@
 # Toolchain per target: stable with rustup's standard library where rustup serves it for the
 # target (x86_64, aarch64, and armv7 where the mirror has it), otherwise nightly with
 # `-Zbuild-std` and the rust-src component (armv7 where rustup has no rust-std, mipsel always: it
-# is tier 3). Linking is done by rust-lld from the toolchain, except x86_64 (the host's cc).
+# is tier 3). Linking is done by rust-lld from the toolchain, in cross/order/'s function order.
 # std built from source is built for size and without backtrace symbolization, so a build-std
 # binary is smaller than a rustup-std one of the same target (armv7: 484 KiB against 598 KiB).
 #
@@ -317,10 +317,12 @@ if [ "$BUILD_STD" -eq 1 ]; then
     esac
     FLAGS+=(-L "native=$OBJECTS")
 fi
-case "$TRIPLE" in
-    x86_64-*) ;;
-    *) FLAGS+=(-C linker=rust-lld) ;;
-esac
+# rust-lld for every target, in the function order of cross/order/keeplite.order (the code each
+# keeplite process runs sits together: cross/order/README.md). The order's symbol names are
+# x86_64's; on other targets Rust's symbol hashes differ and only the unhashed names match.
+FLAGS+=(-C linker=rust-lld
+    -C "link-arg=--symbol-ordering-file=$REPO/cross/order/keeplite.order"
+    -C link-arg=--no-warn-symbol-ordering)
 if [ "$TRIPLE" = armv7-unknown-linux-musleabihf ]; then
     # Thumb-2 code, which every ARMv7-A core runs: about 28 % smaller than ARM code (measured on
     # keeplite, BENCHMARKS.md). rustc calls the feature unstable and says so in a warning.

@@ -167,9 +167,12 @@ pub fn pid() -> i32 {
 /// Drops this process's mappings of its own executable's read-only pages (code, constants): the
 /// pages stay in the page cache and a touch maps them again, so afterwards only what the process
 /// still runs is mapped. The watchdog calls it once its children run, to let go of the start-up
-/// code (config parser, encoder) that it will not run again until a reload. keeplite's link
+/// code (config parser, encoder) that it will not run again until a reload; a child calls it
+/// as it starts, to let go of what the fork copied from the watchdog. keeplite's link
 /// order (cross/order/) keeps the code each process runs in steady state on few pages, which is
 /// what makes this worth doing.
+// Never inlined: cross/order's profile of each process starts its steady state at this call.
+#[inline(never)]
 pub fn release_code_pages() {
     let (Ok(exe), Ok(smaps)) = (
         std::fs::read_link("/proc/self/exe"),

@@ -1,0 +1,67 @@
+#!/bin/sh
+# The guest's /test.sh for cross/order/profile.sh (IPVS VM): runs keeplite on /keepalived.conf
+# (examples/keepalived.conf) under valgrind's callgrind, which writes one profile per process
+# (watchdog parent, VRRP child, checker child): start, steady state, `keeplite status`, SIGTERM. The profiles are printed on the console between PROFILE-BEGIN / PROFILE-END lines as
+# the names of the functions each process ran, which is all the order file needs.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+chmod 755 /
+mkdir -p /run /var/run /etc/keeplite /www /vg
+printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' \
+    >/etc/passwd
+printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >/etc/group
+tar -C /vg -xf /vg.tar
+# Interfaces and real servers as in tests/bench/process_bench_guest.sh: both instances become
+# master, both real servers are checked and in the IPVS table.
+veth() {
+    ip link add name "$1" type veth || return 1
+    for d in /sys/class/net/*; do
+        [ "$(cat "$d/ifindex")" = "$(cat "/sys/class/net/$1/iflink")" ] && peer=${d##*/}
+    done
+    ip link set "$peer" name "$2"
+    ip link set "$2" up
+}
+veth br-lan br-lan-peer
+veth wan wan-peer
+ip addr add 192.168.1.2/24 dev br-lan
+ip addr add 192.168.1.21/24 dev br-lan
+ip addr add 192.168.1.22/24 dev br-lan
+ip addr add 2001:db8:1::2/64 dev br-lan
+ip addr add 192.0.2.2/24 dev wan
+ip link set br-lan up
+ip link set wan up
+printf '#!/bin/sh\nexit 0\n' >/etc/keeplite/notify.sh
+chmod 755 /etc/keeplite/notify.sh
+echo ok >/www/health
+httpd -p 80 -h /www
+sleep 1
+
+STEADY=${STEADY:-40}
+# The launcher (valgrind.bin, dynamic) is not in the guest: its tool runs directly when told
+# where its files are and who "launched" it. Each process's profile is the one it writes at
+# exit, and counts only its steady state: the counts are zeroed as each process releases its code
+# mappings (release_code_pages: the watchdog once its children run, a child as it starts), from
+# then on what it runs is what it keeps mapped. No reload here: a reload parses again, start-up
+# work.
+VALGRIND_LAUNCHER=/vg/callgrind-amd64-linux VALGRIND_LIB=/vg /vg/callgrind-amd64-linux \
+    --callgrind-out-file=/tmp/cg.%p --dump-line=no --demangle=no \
+    --zero-before='_ZN8keeplite3sys7process18release_code_pages*' \
+    --compress-strings=no --compress-pos=no \
+    /usr/sbin/keeplite -f /keepalived.conf -n -l -G --control /tmp/k.sock -r /tmp/v.pid \
+    -c /tmp/c.pid >/tmp/keeplite.log 2>&1 &
+P=$!
+sleep "$STEADY"
+echo "NOTE: VIPs $(ip -o addr show dev br-lan | grep -c -e '192.168.1.1/' -e '2001:db8:1::1/')," \
+    "real servers $(ipvsadm -Ln | grep -c -e '-> 192')"
+keeplite status --control /tmp/k.sock | head -n 20
+sleep 10
+kill -TERM "$P"
+i=0
+while kill -0 "$P" 2>/dev/null && [ $i -lt 600 ]; do i=$((i + 1)); sleep 0.1; done
+wait "$P"
+echo "NOTE: keeplite exited $?; log tail:"
+tail -n 15 /tmp/keeplite.log
+for f in /tmp/cg.*; do
+    echo "PROFILE-BEGIN ${f#/tmp/cg.}"
+    grep '^fn=' "$f" | sed 's/^fn=//' | sort -u
+    echo "PROFILE-END"
+done

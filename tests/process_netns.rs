@@ -132,6 +132,45 @@ fn became_master_lines(d: &Daemon) -> usize {
     d.log_text().matches("Entering MASTER STATE").count()
 }
 
+/// SIGKILLs the VRRP child of host 0 (the master), waits for its successor's `resumed` log line
+/// and watches `watch` longer: the peer (host 1) never holds the VIP nor logs MASTER, and the
+/// VIP never leaves host 0. The killed child's pid and the time from the kill to `resumed`.
+fn kill_masters_child_without_a_flap(
+    lan: &Lan,
+    d0: &Daemon,
+    d1: &Daemon,
+    resumed: &str,
+    watch: Duration,
+) -> (u32, Duration) {
+    let backup_masters = became_master_lines(d1);
+    let first = d0.child_pid().expect("a VRRP child");
+    let peer_took = Watch::start(&lan.hosts[1].ns, ip(VIP), false);
+    let vip_gone = Watch::start(&lan.hosts[0].ns, ip(VIP), true);
+    let killed = Instant::now();
+    sh(&["kill", "-KILL", &first.to_string()]);
+    let resumed = wait_until(Duration::from_secs(5), || d0.log_text().contains(resumed));
+    let restart = killed.elapsed();
+    assert!(resumed, "no resume: {}", d0.log_text());
+    std::thread::sleep(watch);
+    assert!(
+        !peer_took.finish(),
+        "the peer took the VIP: {}",
+        d1.log_text()
+    );
+    assert!(
+        !vip_gone.finish(),
+        "the VIP left the master: {}",
+        d0.log_text()
+    );
+    assert_eq!(
+        became_master_lines(d1),
+        backup_masters,
+        "the peer became master: {}",
+        d1.log_text()
+    );
+    (first, restart)
+}
+
 #[test]
 fn vrrp_child_killed_on_the_master_resumes_without_a_flap() {
     let Some(lan) = Lan::new("vrrp_child_killed_on_the_master_resumes_without_a_flap", 2) else {
@@ -150,35 +189,14 @@ fn vrrp_child_killed_on_the_master_resumes_without_a_flap() {
         d0.log_text()
     );
     std::thread::sleep(Duration::from_secs(1));
-    let backup_masters = became_master_lines(&d1);
-    let first = d0.child_pid().expect("a VRRP child");
-    let peer_took = Watch::start(&lan.hosts[1].ns, ip(VIP), false);
-    let vip_gone = Watch::start(&lan.hosts[0].ns, ip(VIP), true);
-    let killed = Instant::now();
-    sh(&["kill", "-KILL", &first.to_string()]);
-    // The new child: resumed as master (its log line), within the 1 s backoff plus start-up.
-    let resumed = wait_until(Duration::from_secs(5), || {
-        d0.log_text().contains("resuming as master")
-    });
-    let restart = killed.elapsed();
-    assert!(resumed, "no resume: {}", d0.log_text());
-    // Keep watching for longer than the peer's Master_Down_Interval.
-    std::thread::sleep(Duration::from_secs(5));
-    assert!(
-        !peer_took.finish(),
-        "the peer took the VIP: {}",
-        d1.log_text()
-    );
-    assert!(
-        !vip_gone.finish(),
-        "the VIP left the master: {}",
-        d0.log_text()
-    );
-    assert_eq!(
-        became_master_lines(&d1),
-        backup_masters,
-        "the peer became master: {}",
-        d1.log_text()
+    // The new child resumes as master within the 1 s backoff plus start-up; the watch lasts
+    // longer than the peer's Master_Down_Interval.
+    let (first, restart) = kill_masters_child_without_a_flap(
+        &lan,
+        &d0,
+        &d1,
+        "resuming as master",
+        Duration::from_secs(5),
     );
     let second = d0.child_pid().expect("a new VRRP child");
     assert_ne!(first, second);
@@ -219,34 +237,13 @@ fn vrrp_child_killed_on_an_ah_master_resumes_above_its_sequence_numbers() {
     // Let the master's numbers run past what a child starting from 1 would reach within the
     // peer's Master_Down_Interval (3.6 s): without the counter the peer would take over.
     std::thread::sleep(Duration::from_secs(8));
-    let backup_masters = became_master_lines(&d1);
     let drops_before = ah_sequence_drops(&lan, 1);
-    let first = d0.child_pid().expect("a VRRP child");
-    let peer_took = Watch::start(&lan.hosts[1].ns, ip(VIP), false);
-    let vip_gone = Watch::start(&lan.hosts[0].ns, ip(VIP), true);
-    let killed = Instant::now();
-    sh(&["kill", "-KILL", &first.to_string()]);
-    let resumed = wait_until(Duration::from_secs(5), || {
-        d0.log_text().contains("AH sequence numbers go on from")
-    });
-    let restart = killed.elapsed();
-    assert!(resumed, "no resume: {}", d0.log_text());
-    std::thread::sleep(Duration::from_secs(6));
-    assert!(
-        !peer_took.finish(),
-        "the peer took the VIP: {}",
-        d1.log_text()
-    );
-    assert!(
-        !vip_gone.finish(),
-        "the VIP left the master: {}",
-        d0.log_text()
-    );
-    assert_eq!(
-        became_master_lines(&d1),
-        backup_masters,
-        "the peer became master: {}",
-        d1.log_text()
+    let (first, restart) = kill_masters_child_without_a_flap(
+        &lan,
+        &d0,
+        &d1,
+        "AH sequence numbers go on from",
+        Duration::from_secs(6),
     );
     // The resumed master's first number is above any the dead child sent: not one replay.
     let drops_after = ah_sequence_drops(&lan, 1);

@@ -40,7 +40,7 @@ log "profiling in the IPVS VM (console: $OUT/console.txt) ..."
 KEEPLITE_BIN=$BIN IPVS_VM_TIMEOUT=${IPVS_VM_TIMEOUT:-900} IPVS_VM_MEM=1024 IPVS_VM_SMP=2 \
     \
     bash "$ROOT/tests/ipvs_vm/run.sh" "$VMWORK" "$ROOT/cross/order/profile_guest.sh" \
-    "$OUT/vg.tar" "$OUT/keepalived.conf" >"$OUT/console.txt" 2>&1 ||
+    "$ROOT/tests/bench/example_guest.sh" "$OUT/vg.tar" "$OUT/keepalived.conf" >"$OUT/console.txt" 2>&1 ||
     { log "the VM run failed:"; tail -n 40 "$OUT/console.txt" >&2; exit 1; }
 grep '^NOTE' "$OUT/console.txt" >&2 || true
 python3 "$ROOT/cross/order/make_order.py" "$BIN" "$OUT/console.txt" >"$ROOT/cross/order/keeplite.order"

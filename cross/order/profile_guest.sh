@@ -1,39 +1,17 @@
 #!/bin/sh
 # The guest's /test.sh for cross/order/profile.sh (IPVS VM): runs keeplite on /keepalived.conf
 # (examples/keepalived.conf) under valgrind's callgrind, which writes one profile per process
-# (watchdog parent, VRRP child, checker child): start, steady state, `keeplite status`, SIGTERM. The profiles are printed on the console between PROFILE-BEGIN / PROFILE-END lines as
-# the names of the functions each process ran, which is all the order file needs.
+# (watchdog parent, VRRP child, checker child): start, steady state, `keeplite status`, SIGTERM.
+# The profiles are printed on the console between PROFILE-BEGIN / PROFILE-END lines as the
+# names of the functions each process ran, which is all the order file needs.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 chmod 755 /
-mkdir -p /run /var/run /etc/keeplite /www /vg
-printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' \
-    >/etc/passwd
-printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >/etc/group
+# shellcheck disable=SC1091  # /example_guest.sh: tests/bench/example_guest.sh
+mkdir -p /vg
 tar -C /vg -xf /vg.tar
-# Interfaces and real servers as in tests/bench/process_bench_guest.sh: both instances become
-# master, both real servers are checked and in the IPVS table.
-veth() {
-    ip link add name "$1" type veth || return 1
-    for d in /sys/class/net/*; do
-        [ "$(cat "$d/ifindex")" = "$(cat "/sys/class/net/$1/iflink")" ] && peer=${d##*/}
-    done
-    ip link set "$peer" name "$2"
-    ip link set "$2" up
-}
-veth br-lan br-lan-peer
-veth wan wan-peer
-ip addr add 192.168.1.2/24 dev br-lan
-ip addr add 192.168.1.21/24 dev br-lan
-ip addr add 192.168.1.22/24 dev br-lan
-ip addr add 2001:db8:1::2/64 dev br-lan
-ip addr add 192.0.2.2/24 dev wan
-ip link set br-lan up
-ip link set wan up
-printf '#!/bin/sh\nexit 0\n' >/etc/keeplite/notify.sh
-chmod 755 /etc/keeplite/notify.sh
-echo ok >/www/health
-httpd -p 80 -h /www
-sleep 1
+# Links, real servers and notify script as tests/bench/process_bench_guest.sh has them: both
+# instances become master, both real servers are checked and in the IPVS table.
+. /example_guest.sh
 
 STEADY=${STEADY:-40}
 # The launcher (valgrind.bin, dynamic) is not in the guest: its tool runs directly when told

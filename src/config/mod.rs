@@ -16,6 +16,8 @@ pub mod dump;
 pub mod parse;
 
 pub use dump::dump;
+#[cfg(test)]
+pub use parse::parse_valid;
 pub use parse::{parse_file, parse_str, Loaded};
 
 use std::path::Path;

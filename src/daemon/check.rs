@@ -684,21 +684,10 @@ fn dropped_events(config: &Config, lvs: &Lvs, new: &Config) -> Vec<Event> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{parse_str, Severity};
+
     use crate::lvs::HealthState;
 
-    fn config(text: &str) -> Config {
-        let loaded = parse_str("test.conf", text);
-        let errors: Vec<&str> = loaded
-            .diagnostics
-            .items
-            .iter()
-            .filter(|d| d.severity >= Severity::Error)
-            .map(|d| d.message.as_str())
-            .collect();
-        assert!(errors.is_empty(), "config errors: {errors:?}");
-        loaded.config
-    }
+    use crate::config::parse_valid as config;
 
     /// Two virtual servers: the first with a plain server, an alpha one (down at start) and
     /// one without checkers; the second with a plain server and an alpha one, quorum 2 (not

@@ -18,7 +18,6 @@ use crate::sys::script::{Child, Credentials, NotifyKind, Script, UserDb};
 use crate::time::{Instant, Micros};
 use crate::vrrp::State;
 use log::{error, info, warn};
-use std::cell::RefCell;
 use std::io::Write;
 use std::net::IpAddr;
 
@@ -31,12 +30,6 @@ const NOTIFY_TIMEOUT: Micros = Micros::from_secs(60);
 const MAX_RUNNING: usize = 64;
 /// How long a script SIGTERMed on reload or stop has before SIGKILL (keepalived's second).
 const TERM_GRACE: Micros = Micros::from_secs(1);
-
-thread_local! {
-    /// Scripts a dropped notifier left running (a VRRP reload drops the daemon and builds a new
-    /// one): the next notifier of this thread reaps them, so none is left a zombie.
-    static ORPHANS: RefCell<Vec<Child>> = const { RefCell::new(Vec::new()) };
-}
 
 pub(super) struct Notifier {
     users: UserDb,
@@ -105,7 +98,7 @@ impl Notifier {
             users,
             script_user: g.script_user.clone(),
             security: g.enable_script_security,
-            running: ORPHANS.with_borrow_mut(std::mem::take),
+            running: Vec::new(),
             fifos: Vec::new(),
             readers: Vec::new(),
         }
@@ -342,10 +335,6 @@ impl Notifier {
 impl Drop for Notifier {
     fn drop(&mut self) {
         self.close_fifos();
-        let running = std::mem::take(&mut self.running);
-        if !running.is_empty() {
-            ORPHANS.with_borrow_mut(|orphans| orphans.extend(running));
-        }
     }
 }
 

@@ -279,6 +279,7 @@ pub fn run_child(mut link: Link, opts: Options) -> i32 {
         masters: resume.masters,
         ah_sequences: sequences,
         ah_resume_skip: AH_SEQUENCE_SLACK,
+        scripts: Vec::new(),
     };
     let mut daemon = match VrrpDaemon::new(config, opts.clone(), events, carried) {
         Ok(d) => d,
@@ -316,6 +317,8 @@ struct Carried {
     ah_sequences: Vec<(InstanceKey, AhSequence)>,
     /// See [`VrrpDaemon::ah_resume_skip`].
     ah_resume_skip: u32,
+    /// Notify scripts still running at a reload: the new notifier reaps them.
+    scripts: Vec<crate::sys::script::Child>,
 }
 
 impl VrrpDaemon {
@@ -438,7 +441,8 @@ impl VrrpDaemon {
             .collect();
         let users = UserDb::load().map_err(|e| format!("reading users: {e}"))?;
         let scripts = scripts::prepare(&config, &users, now);
-        let notifier = Notifier::for_vrrp(&config, users, opts.vrrp_only);
+        let mut notifier = Notifier::for_vrrp(&config, users, opts.vrrp_only);
+        notifier.adopt(carried.scripts);
         let fsms_len = fsms.len();
         let ah_report_at_start =
             !carried.ah_sequences.is_empty() || fsms.iter().any(|f| f.ah_sequence().is_some());
@@ -745,6 +749,7 @@ impl VrrpDaemon {
             ah_sequences: sequences,
             // Kept exactly in this process: nothing was sent unrecorded.
             ah_resume_skip: 0,
+            scripts: self.notifier.into_children(),
         };
         (self.events, carried)
     }

@@ -3,7 +3,7 @@
 use super::desired::{self, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use super::diff::{apply, same_service};
 use super::*;
-use crate::config::{parse_str, GroupEntry, Severity};
+use crate::config::GroupEntry;
 use crate::wire::ipvs::{
     Destination, ForwardMethod, Service, ServiceKey, TunnelType, IP_VS_SVC_F_HASHED,
     IP_VS_SVC_F_ONEPACKET, IP_VS_SVC_F_PERSISTENT, IP_VS_SVC_F_SCHED1, IP_VS_SVC_F_SCHED2,
@@ -12,18 +12,7 @@ use crate::wire::ipvs::{
 };
 use std::net::IpAddr;
 
-fn config(text: &str) -> Config {
-    let loaded = parse_str("test.conf", text);
-    let errors: Vec<&str> = loaded
-        .diagnostics
-        .items
-        .iter()
-        .filter(|d| d.severity >= Severity::Error)
-        .map(|d| d.message.as_str())
-        .collect();
-    assert!(errors.is_empty(), "config errors: {errors:?}");
-    loaded.config
-}
+use crate::config::parse_valid as config;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("test address")

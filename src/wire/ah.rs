@@ -245,10 +245,7 @@ pub fn hmac_md5_96(key: &[u8], parts: &[&[u8]]) -> [u8; ICV_LEN] {
 /// holding an IPv4 header, the AH header and the VRRP message. `zero_ttl` for unicast instances
 /// (see the module comment). The datagram's own ICV bytes are read as zero.
 pub fn compute_icv(datagram: &[u8], key: &[u8], zero_ttl: bool) -> Result<[u8; ICV_LEN], Error> {
-    let header_len = usize::from(datagram.first().ok_or(Error::BadIpHeader)? & 0x0f) * 4;
-    if header_len < 20 {
-        return Err(Error::BadIpHeader);
-    }
+    let header_len = ip_header_len(datagram)?;
     let ip = datagram.get(..header_len).ok_or(Error::BadIpHeader)?;
     let ah = datagram
         .get(header_len..header_len + HEADER_LEN)
@@ -273,14 +270,10 @@ pub fn compute_icv(datagram: &[u8], key: &[u8], zero_ttl: bool) -> Result<[u8; I
 
 /// Whether `datagram` carries the ICV [`compute_icv`] gives; compares without an early exit.
 pub fn verify_icv(datagram: &[u8], key: &[u8], zero_ttl: bool) -> bool {
-    let Ok(want) = compute_icv(datagram, key, zero_ttl) else {
+    let (Ok(want), Ok(icv)) = (compute_icv(datagram, key, zero_ttl), icv_range(datagram)) else {
         return false;
     };
-    let Some(header_len) = datagram.first().map(|b| usize::from(b & 0x0f) * 4) else {
-        return false;
-    };
-    let start = header_len + field::ICV.start;
-    let Some(got) = datagram.get(start..start + ICV_LEN) else {
+    let Some(got) = datagram.get(icv) else {
         return false;
     };
     got.iter().zip(&want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
@@ -289,10 +282,24 @@ pub fn verify_icv(datagram: &[u8], key: &[u8], zero_ttl: bool) -> bool {
 /// Computes and stores the ICV of a datagram built for sending (see [`compute_icv`]).
 pub fn fill_icv(datagram: &mut [u8], key: &[u8], zero_ttl: bool) -> Result<(), Error> {
     let icv = compute_icv(datagram, key, zero_ttl)?;
-    let header_len = usize::from(datagram[0] & 0x0f) * 4;
-    let start = header_len + field::ICV.start;
-    datagram[start..start + ICV_LEN].copy_from_slice(&icv);
+    let range = icv_range(datagram)?;
+    datagram[range].copy_from_slice(&icv);
     Ok(())
+}
+
+/// The IPv4 header's length from its IHL, at least the 20 bytes of a header without options.
+fn ip_header_len(datagram: &[u8]) -> Result<usize, Error> {
+    let header_len = usize::from(datagram.first().ok_or(Error::BadIpHeader)? & 0x0f) * 4;
+    if header_len < 20 {
+        return Err(Error::BadIpHeader);
+    }
+    Ok(header_len)
+}
+
+/// Where the AH header's ICV sits in the datagram (within it once `compute_icv` succeeded).
+fn icv_range(datagram: &[u8]) -> Result<core::ops::Range<usize>, Error> {
+    let start = ip_header_len(datagram)? + field::ICV.start;
+    Ok(start..start + ICV_LEN)
 }
 
 #[cfg(test)]

@@ -164,7 +164,7 @@ CEOF
     set +e
     KEEPLITE_BIN=$KEEPLITE IPVS_VM_MEM=${IPVS_VM_MEM:-1024} IPVS_VM_SMP=${IPVS_VM_SMP:-2} \
         IPVS_VM_TIMEOUT=${IPVS_VM_TIMEOUT:-900} \
-        "$ROOT/tests/ipvs_vm/run.sh" "$VMWORK" "$HERE/process_bench_guest.sh" "$OUT/pbwait" \
+        "$ROOT/tests/ipvs_vm/run.sh" "$VMWORK" "$HERE/process_bench_guest.sh" "$HERE/example_guest.sh" "$OUT/pbwait" \
         "$OUT/keepalived-ref.tar" "$OUT/keepalived.conf" "$OUT/bench.env" >"$OUT/console.txt" 2>&1
     vmrc=$?
     set -e

@@ -36,6 +36,21 @@ pub fn parse_str(name: &str, text: &str) -> Loaded {
     parse(Path::new(name), Some(text), &mut NoFiles)
 }
 
+/// For tests elsewhere: the config of `text`, which must parse without an error.
+#[cfg(test)]
+pub fn parse_valid(text: &str) -> crate::config::Config {
+    let loaded = parse_str("test.conf", text);
+    let errors: Vec<&str> = loaded
+        .diagnostics
+        .items
+        .iter()
+        .filter(|d| d.severity >= crate::config::Severity::Error)
+        .map(|d| d.message.as_str())
+        .collect();
+    assert!(errors.is_empty(), "config errors: {errors:?}");
+    loaded.config
+}
+
 fn parse(path: &Path, text: Option<&str>, sources: &mut dyn Sources) -> Loaded {
     let mut diagnostics = Diagnostics::default();
     let mut builder = ConfigBuilder::default();

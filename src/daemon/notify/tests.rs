@@ -3,23 +3,12 @@
 //! pipe is full, no EPIPE when the reader goes away, bad paths refused with their keyword.
 
 use super::*;
-use crate::config::{parse_str, Severity};
+
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-fn config(text: &str) -> Config {
-    let loaded = parse_str("test.conf", text);
-    let errors: Vec<&str> = loaded
-        .diagnostics
-        .items
-        .iter()
-        .filter(|d| d.severity >= Severity::Error)
-        .map(|d| d.message.as_str())
-        .collect();
-    assert!(errors.is_empty(), "config errors: {errors:?}");
-    loaded.config
-}
+use crate::config::parse_valid as config;
 
 fn line(c: &Config, event: Event) -> String {
     lvs_line(c, event).expect("a line for a configured server")
@@ -624,7 +613,7 @@ fn vrrp_notify_fifo_naming_notify_fifo_is_ignored_with_its_script() {
 }
 
 #[test]
-fn a_dropped_notifiers_scripts_are_reaped_by_the_next() {
+fn a_replaced_notifiers_scripts_are_reaped_by_the_next() {
     let dir = TempDir::new("vrrp-orphans");
     let c = vrrp_config(
         &format!(
@@ -637,10 +626,11 @@ fn a_dropped_notifiers_scripts_are_reaped_by_the_next() {
     );
     let n = Notifier::new(&c, UserDb::default());
     let reader = n.readers[0].child.id();
-    // A VRRP reload drops the daemon, its notifier with it: the reader is told to stop...
-    drop(n);
+    // A VRRP reload hands the old notifier's scripts on: the reader is told to stop...
+    let running = n.into_children();
     // ...and the next notifier (the reloaded daemon's) reaps it.
     let mut n = Notifier::new(&vrrp_config("", ""), UserDb::default());
+    n.adopt(running);
     assert!(n.running.iter().any(|c| c.id() == reader));
     let start = std::time::Instant::now();
     while !n.running.is_empty() && start.elapsed() < std::time::Duration::from_secs(5) {

@@ -4,9 +4,7 @@
 //!
 //! Needs root and `ip netns`; otherwise every test prints a loud SKIP and passes.
 
-use keeplite::sys::rtnl::{
-    genl_family_id, Event, Monitor, NetlinkSocket, Rtnl, NETLINK_GENERIC, RECV_BUFFER_LEN,
-};
+use keeplite::sys::rtnl::{genl_family_id, Event, Monitor, NetlinkSocket, Rtnl, NETLINK_GENERIC};
 use keeplite::wire::netlink::addr::{
     CacheInfo, IFA_F_HOMEADDRESS, IFA_F_MANAGETEMPADDR, IFA_F_NODAD, IFA_F_NOPREFIXROUTE,
 };
@@ -227,6 +225,58 @@ fn addresses() {
     });
 }
 
+/// Dumps larger than the socket's starting receive buffer (8 KiB) arrive as many datagrams, all
+/// read (the buffer grows only for a single message larger than it).
+#[test]
+fn large_dumps() {
+    in_netns("large_dumps", || {
+        let mut rtnl = Rtnl::open().expect("open rtnetlink");
+        let index = make_dummy0(&mut rtnl);
+        for k in 0..600u32 {
+            let addr = IpAddr::V4(Ipv4Addr::new(10, 56, (k / 250) as u8, (k % 250 + 1) as u8));
+            rtnl.add_address(&AddressRepr::new(index, addr, 32, None))
+                .expect("add a /32");
+        }
+        let listed = rtnl
+            .list_addresses(Some(index))
+            .expect("dump 600 addresses");
+        let ours = listed
+            .iter()
+            .filter(|a| matches!(a.addr, IpAddr::V4(v) if v.octets()[..2] == [10, 56]))
+            .count();
+        assert_eq!(ours, 600, "every address of a multi-datagram dump");
+
+        // 40 links with their (large) messages: a dump of ~40 KiB at least.
+        for k in 0..40 {
+            let name = format!("dl{k}");
+            let made = Command::new("ip")
+                .args(["link", "add", &name, "type", "dummy"])
+                .status()
+                .expect("run ip");
+            if !made.success() {
+                ip(&[
+                    "link",
+                    "add",
+                    &name,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &format!("dp{k}"),
+                ]);
+            }
+        }
+        let links = rtnl.links().expect("dump links");
+        assert!(
+            (0..40).all(|k| links.iter().any(|l| l.name == format!("dl{k}"))),
+            "every link of a multi-datagram dump: {:?}",
+            links.iter().map(|l| &l.name).collect::<Vec<_>>()
+        );
+        let dl0 = rtnl.ifindex("dl0").expect("dl0");
+        assert_eq!(rtnl.link(dl0).expect("one link's message").name, "dl0");
+    });
+}
+
 #[test]
 fn routes() {
     in_netns("routes", || {
@@ -389,7 +439,6 @@ enum Seen {
 /// Reads monitor events (waiting on the fd with poll, as the daemon's epoll would) until one
 /// satisfies `want`, for at most 5 s.
 fn wait_for(monitor: &mut Monitor, seen: &mut Vec<Seen>, want: impl Fn(&Seen) -> bool) {
-    let mut buf = vec![0u8; RECV_BUFFER_LEN];
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         if seen.iter().any(&want) {
@@ -405,7 +454,7 @@ fn wait_for(monitor: &mut Monitor, seen: &mut Vec<Seen>, want: impl Fn(&Seen) ->
         };
         rustix::event::poll(&mut fds, Some(&timeout)).expect("poll the monitor");
         monitor
-            .read_events(&mut buf, |event| {
+            .read_events(|event| {
                 seen.push(match event {
                     Event::Link {
                         name, up, running, ..

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The guest's /test.sh for cross/order/profile.sh (IPVS VM): runs keeplite on /keepalived.conf
 # (examples/keepalived.conf) under valgrind's callgrind, which writes one profile per process
-# (watchdog parent, VRRP child, checker child): start, steady state, `keeplite status`, SIGTERM.
+# (watchdog parent, VRRP child, checker child): start, steady state, `keeplite status`, SIGTERM;
+# then a VRRP-only run with 100 instances.
 # The profiles are printed on the console between PROFILE-BEGIN / PROFILE-END lines as the
 # names of the functions each process ran, which is all the order file needs.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -38,6 +39,32 @@ while kill -0 "$P" 2>/dev/null && [ $i -lt 600 ]; do i=$((i + 1)); sleep 0.1; do
 wait "$P"
 echo "NOTE: keeplite exited $?; log tail:"
 tail -n 15 /tmp/keeplite.log
+
+# A second VRRP run with 100 instances on one link (tests/bench/vrrp_bench.sh's memory config):
+# many instances run code one or two do not (pacing of GARPs, larger reports).
+veth lan100 lan100-peer
+ip addr add 10.9.9.1/24 dev lan100
+ip link set lan100 up
+k=1
+while [ $k -le 100 ]; do
+    printf 'vrrp_instance VI_%s {\n interface lan100\n virtual_router_id %s\n priority 150\n' $k $k
+    printf ' advert_int 1\n virtual_ipaddress {\n  10.77.1.%s/32\n }\n}\n' $k
+    k=$((k + 1))
+done >/vrrp100.conf
+VALGRIND_LAUNCHER=/vg/callgrind-amd64-linux VALGRIND_LIB=/vg /vg/callgrind-amd64-linux \
+    --callgrind-out-file=/tmp/cg.%p --dump-line=no --demangle=no \
+    --zero-before='_ZN8keeplite3sys7process18release_code_pages*' \
+    --compress-strings=no --compress-pos=no \
+    /usr/sbin/keeplite -f /vrrp100.conf -n -l -P -p /tmp/p100.pid >/tmp/keeplite100.log 2>&1 &
+P=$!
+sleep "$STEADY"
+echo "NOTE: 100 instances: VIPs $(ip -o addr show dev lan100 | grep -c 10.77.1.)"
+kill -TERM "$P"
+i=0
+while kill -0 "$P" 2>/dev/null && [ $i -lt 600 ]; do i=$((i + 1)); sleep 0.1; done
+wait "$P"
+echo "NOTE: keeplite (100 instances) exited $?; log tail:"
+tail -n 5 /tmp/keeplite100.log
 for f in /tmp/cg.*; do
     echo "PROFILE-BEGIN ${f#/tmp/cg.}"
     grep '^fn=' "$f" | sed 's/^fn=//' | sort -u

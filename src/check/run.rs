@@ -4,16 +4,16 @@
 //! [`Slots`] (the global in-flight cap, with the probe's buffer), probes, records the result and
 //! hands the real server's actions to the daemon.
 //!
-//! Memory: the slots' buffers are allocated once; an idle checker's task holds no buffer (its
-//! future is a few hundred bytes), so memory grows with the cap, not with the number of
-//! checkers. A task waiting for a slot takes one entry of the slots' waiter queue (its capacity
+//! Memory: a slot's buffer is allocated the first time the slot is used and kept; an idle
+//! checker's task holds no buffer (its future is a few hundred bytes), so memory grows with the
+//! most probes ever in flight at once (at most the cap), not with the number of checkers. A task waiting for a slot takes one entry of the slots' waiter queue (its capacity
 //! stays at the most tasks that ever waited at once).
 
 use super::executor::yield_now;
 use super::probe::{Check, Scratch};
 use super::verdict::{Action, RealServerVerdict};
 use crate::sys::{clock, reactor};
-use std::cell::{Cell, RefCell, RefMut};
+use std::cell::{Cell, OnceCell, RefCell, RefMut};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -28,7 +28,9 @@ pub const MAX_IN_FLIGHT: usize = 32;
 /// buffers. Waiters are served first come, first served.
 #[derive(Debug)]
 pub struct Slots {
-    buffers: Box<[RefCell<Scratch>]>,
+    /// Allocated at a slot's first use: free slots are handed out last-freed first, so a
+    /// checker with few real servers never touches most of them.
+    buffers: Box<[OnceCell<Box<RefCell<Scratch>>>]>,
     /// Indices of the buffers no slot holds.
     free: RefCell<Vec<usize>>,
     waiters: RefCell<Waiters>,
@@ -58,12 +60,10 @@ impl Waiters {
 }
 
 impl Slots {
-    /// `count` slots, their buffers allocated now.
+    /// `count` slots; each allocates its buffer when first taken.
     pub fn new(count: usize) -> Slots {
         Slots {
-            buffers: (0..count)
-                .map(|_| RefCell::new(Scratch::default()))
-                .collect(),
+            buffers: (0..count).map(|_| OnceCell::new()).collect(),
             free: RefCell::new((0..count).collect()),
             waiters: RefCell::default(),
         }
@@ -84,6 +84,7 @@ impl Slots {
         let scratch = self
             .buffers
             .get(index)
+            .map(|cell| cell.get_or_init(|| Box::new(RefCell::new(Scratch::default()))))
             .and_then(|cell| cell.try_borrow_mut().ok());
         Some(Slot {
             scratch,
@@ -302,6 +303,21 @@ mod tests {
             assert_eq!(slots.free.borrow().len(), 2);
         })
         .unwrap();
+    }
+
+    #[test]
+    fn a_slot_allocates_its_buffer_at_first_use_only() {
+        let slots = Slots::new(32);
+        block_on(async {
+            let a = slots.acquire().await;
+            drop(a);
+            let b = slots.acquire().await;
+            drop(b);
+        })
+        .unwrap();
+        // Taken twice, one at a time: one buffer.
+        let allocated = slots.buffers.iter().filter(|b| b.get().is_some()).count();
+        assert_eq!(allocated, 1);
     }
 
     /// Polls `f` once with a waker that counts its wakes.

@@ -278,6 +278,9 @@ impl Round<'_> {
         self.parent
             .send(&ToParent::Health(health_report(config, &servers)));
         self.parent.beat(reactor::now());
+        // Set-up ran code and stack the loop will not.
+        crate::sys::process::release_code_pages();
+        crate::sys::process::release_dead_stack();
         let end = loop {
             tasks.run_ready();
             loop {

@@ -12,6 +12,10 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+/// The least one read asks for (more when the inbox has grown). Reads go straight into the
+/// inbox: a chunk on the stack would keep its pages resident in processes that otherwise run on
+/// a few KiB of stack.
+const READ_CHUNK: usize = 4096;
 /// The largest message accepted (a binary config of a very large farm is a few MB).
 pub const MAX_MESSAGE: usize = 64 << 20;
 
@@ -178,10 +182,14 @@ impl Link {
             if let Some(message) = self.take()? {
                 return Ok(message);
             }
-            let mut chunk = [0u8; 16 * 1024];
-            match self.stream.read(&mut chunk) {
+            let filled = self.inbox.len();
+            self.inbox
+                .resize(self.inbox.capacity().max(filled + READ_CHUNK), 0);
+            let read = self.stream.read(&mut self.inbox[filled..]);
+            self.inbox.truncate(filled + *read.as_ref().unwrap_or(&0));
+            match read {
                 Ok(0) => return Err(LinkError::Closed),
-                Ok(n) => self.inbox.extend_from_slice(&chunk[..n]),
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(LinkError::Io(e)),
             }
@@ -191,12 +199,16 @@ impl Link {
     /// After the socket polled readable: reads what is there without blocking. `Err(Closed)`
     /// when the other side is gone. Then call [`Link::take`] until it returns `None`.
     pub fn fill(&mut self) -> Result<(), LinkError> {
-        let mut chunk = [0u8; 16 * 1024];
         loop {
-            match process::recv_nowait(&self.stream, &mut chunk) {
+            let filled = self.inbox.len();
+            self.inbox
+                .resize(self.inbox.capacity().max(filled + READ_CHUNK), 0);
+            let read = process::recv_nowait(&self.stream, &mut self.inbox[filled..]);
+            self.inbox
+                .truncate(filled + read.as_ref().map_or(0, |n| n.unwrap_or(0)));
+            match read {
                 Ok(Some(0)) => return Err(LinkError::Closed),
-                Ok(Some(n)) => {
-                    self.inbox.extend_from_slice(&chunk[..n]);
+                Ok(Some(_)) => {
                     if self.inbox.len() > MAX_MESSAGE + 4 {
                         return Err(LinkError::TooLong(self.inbox.len()));
                     }

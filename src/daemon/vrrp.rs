@@ -286,6 +286,9 @@ pub fn run_child(mut link: Link, opts: Options) -> i32 {
         Err(e) => return child::fatal(&mut parent, e),
     };
     loop {
+        // Decoding and building the daemon ran code and stack the loop will not.
+        crate::sys::process::release_code_pages();
+        crate::sys::process::release_dead_stack();
         match daemon.run_loop(&mut parent) {
             Ok(LoopEnd::Stop) => return 0,
             Ok(LoopEnd::Reload(config)) => {
@@ -327,7 +330,7 @@ impl VrrpDaemon {
         opts: Options,
         mut events: EventLoop,
         carried: Carried,
-    ) -> Result<VrrpDaemon, String> {
+    ) -> Result<Box<VrrpDaemon>, String> {
         let mut rtnl = Rtnl::open().map_err(|e| e.to_string())?;
         let monitor = Monitor::open().map_err(|e| e.to_string())?;
         let mut links = Links::load(&mut rtnl).map_err(|e| e.to_string())?;
@@ -362,8 +365,8 @@ impl VrrpDaemon {
 
         let now = clock::now();
         let mut channels: Vec<Channel> = Vec::new();
-        let mut io = Vec::new();
-        let mut fsms = Vec::new();
+        let mut io = Vec::with_capacity(config.instances.len());
+        let mut fsms = Vec::with_capacity(config.instances.len());
         for (k, i) in config.instances.iter().enumerate() {
             let ipv6 = i.is_ipv6();
             let ah = ah_key(i).is_some();
@@ -446,7 +449,9 @@ impl VrrpDaemon {
         let fsms_len = fsms.len();
         let ah_report_at_start =
             !carried.ah_sequences.is_empty() || fsms.iter().any(|f| f.ah_sequence().is_some());
-        Ok(VrrpDaemon {
+        // Boxed: the daemon lives as long as the child, and on the stack it would stay in the
+        // frame of every caller up to the loop.
+        Ok(Box::new(VrrpDaemon {
             config,
             opts,
             rtnl,
@@ -474,7 +479,7 @@ impl VrrpDaemon {
             ah_report_at_start,
             reported_master: Vec::new(),
             reload: None,
-        })
+        }))
     }
 
     fn run_loop(&mut self, parent: &mut ParentLink) -> Result<LoopEnd, String> {
@@ -864,11 +869,10 @@ impl VrrpDaemon {
     }
 
     fn on_monitor(&mut self, now: Instant) {
-        let mut buf = [0u8; rtnl::RECV_BUFFER_LEN];
         let mut links_changed: Vec<(String, bool)> = Vec::new();
         let mut addresses_changed = false;
         let links = &mut self.links;
-        let result = self.monitor.read_events(&mut buf, |event| match event {
+        let result = self.monitor.read_events(|event| match event {
             rtnl::Event::Link {
                 index,
                 name,

@@ -230,6 +230,7 @@ impl Watchdog {
                 // Parsing and forking are done: only the loop's code need stay mapped.
                 self.release_start_up_code = false;
                 process::release_code_pages();
+                process::release_dead_stack();
             }
             if self.stopping.is_some() && self.children.iter().all(|c| c.pid.is_none()) {
                 info!("stopped");

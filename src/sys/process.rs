@@ -164,6 +164,52 @@ pub fn pid() -> i32 {
     rustix::process::getpid().as_raw_nonzero().get()
 }
 
+/// Lets go of the stack pages below the caller's frame: start-up (parsing a config, decoding
+/// it, building the daemon) runs deeper than the steady loop, and the pages it touched stay
+/// resident for the life of the process otherwise (measured: 84 KiB of stack in the VRRP child,
+/// most of it start-up). The next use below the frame gets fresh zero pages.
+// Never inlined: the margin below this frame must cover madvise's own call, not a caller's.
+#[inline(never)]
+pub fn release_dead_stack() {
+    const PAGE: usize = 4096;
+    // madvise's wrapper frame lies below ours: leave it two pages (it needs well under one).
+    const MARGIN: usize = 2 * PAGE;
+    let here = 0u8;
+    let frame = std::hint::black_box(&here) as *const u8 as usize;
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    let Some(stack_start) = maps.lines().find_map(|line| {
+        let (range, rest) = line.split_once(' ')?;
+        if !rest.ends_with("[stack]") {
+            return None;
+        }
+        let (start, end) = range.split_once('-')?;
+        let (start, end) = (
+            usize::from_str_radix(start, 16).ok()?,
+            usize::from_str_radix(end, 16).ok()?,
+        );
+        (start..end).contains(&frame).then_some(start)
+    }) else {
+        return;
+    };
+    let end = (frame.saturating_sub(MARGIN)) & !(PAGE - 1);
+    if end > stack_start {
+        // SAFETY: the pages lie below every live frame of this (single-threaded) process's
+        // stack with a margin for the madvise call itself; MADV_DONTNEED on private anonymous
+        // memory only makes the next touch find a zero page, which is what a fresh stack
+        // frame expects. Signal frames are pushed below the stack pointer at delivery, after
+        // this returns or before it was called, never across it.
+        unsafe {
+            libc::madvise(
+                stack_start as *mut libc::c_void,
+                end - stack_start,
+                libc::MADV_DONTNEED,
+            )
+        };
+    }
+}
+
 /// Drops this process's mappings of its own executable's read-only pages (code, constants): the
 /// pages stay in the page cache and a touch maps them again, so afterwards only what the process
 /// still runs is mapped. The watchdog calls it once its children run, to let go of the start-up

@@ -23,9 +23,13 @@ use std::time::Duration;
 
 /// Room for any request this client sends.
 const SEND_BUFFER_LEN: usize = 4096;
-/// The kernel sizes dump datagrams from the reader's buffer, capped at 32 KiB; a smaller buffer
-/// risks truncated datagrams (lost data), a larger one is never filled.
-pub const RECV_BUFFER_LEN: usize = 32 * 1024;
+/// The receive buffer's starting size. The kernel sizes dump datagrams from the reader's buffer
+/// (at least ~4 KiB, at most 32 KiB), and an ack, even one echoing a whole request, fits: most
+/// sockets never need more. A reply datagram that would not fit is seen by peeking first and
+/// the buffer grows for it (a link with many VFs is one large message).
+const RECV_BUFFER_START: usize = 8 * 1024;
+/// No single netlink datagram comes near this; a bigger one is refused as truncated.
+pub const RECV_BUFFER_MAX: usize = 1024 * 1024;
 /// The kernel answers synchronously; a reply this late means something is badly wrong.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Room for bursts of notifications (a flapping bond, many VIPs) before the kernel drops some.
@@ -100,10 +104,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Timeout => write!(f, "no reply within {} s", REPLY_TIMEOUT.as_secs()),
             ErrorKind::Malformed(error) => write!(f, "malformed reply: {error}"),
             ErrorKind::Build(error) => write!(f, "cannot build request: {error}"),
-            ErrorKind::Truncated => write!(
-                f,
-                "reply larger than the {RECV_BUFFER_LEN}-byte receive buffer"
-            ),
+            ErrorKind::Truncated => f.write_str("reply datagram larger than the receive buffer"),
             ErrorKind::DumpInterrupted => f.write_str("dump kept changing while being read"),
         }
     }
@@ -274,6 +275,19 @@ fn recv_datagram(
     }
 }
 
+/// The length of the next datagram, left in place (waits like a read with `flags`).
+fn peek_datagram_len(fd: BorrowedFd<'_>, flags: RecvFlags) -> Result<usize, ErrorKind> {
+    let flags = flags | RecvFlags::PEEK | RecvFlags::TRUNC;
+    loop {
+        match rustix::net::recvfrom(fd, &mut [0u8; 0][..], flags) {
+            Ok((_, len, _)) => return Ok(len),
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return Err(ErrorKind::Timeout),
+            Err(errno) => return Err(ErrorKind::Io(errno)),
+        }
+    }
+}
+
 /// A request/reply netlink socket with fixed buffers: builds a request, sends it, and reads
 /// replies until the kernel's ack, `NLMSG_DONE` or error for that request's sequence number.
 #[derive(Debug)]
@@ -281,7 +295,8 @@ pub struct NetlinkSocket {
     fd: OwnedFd,
     sequence_number: u32,
     send_buf: Box<[u8]>,
-    recv_buf: Box<[u8]>,
+    /// Grown on demand (see [`RECV_BUFFER_START`]), never shrunk.
+    recv_buf: Vec<u8>,
 }
 
 impl NetlinkSocket {
@@ -297,7 +312,7 @@ impl NetlinkSocket {
             fd,
             sequence_number: 0,
             send_buf: vec![0; SEND_BUFFER_LEN].into_boxed_slice(),
-            recv_buf: vec![0; RECV_BUFFER_LEN].into_boxed_slice(),
+            recv_buf: vec![0; RECV_BUFFER_START],
         })
     }
 
@@ -337,7 +352,15 @@ impl NetlinkSocket {
             }
         }
         let mut interrupted = false;
+        // A command's replies are acks (small); dumps and gets may carry large messages.
+        let peek = flags & header::NLM_F_ACK == 0;
         loop {
+            if peek {
+                let next = peek_datagram_len(self.fd.as_fd(), RecvFlags::empty())?;
+                if next > self.recv_buf.len() {
+                    self.recv_buf.resize(next.min(RECV_BUFFER_MAX), 0);
+                }
+            }
             let (len, from_kernel) =
                 recv_datagram(self.fd.as_fd(), &mut self.recv_buf, RecvFlags::empty())?;
             if !from_kernel {
@@ -834,6 +857,9 @@ pub enum Event<'a> {
 pub struct Monitor {
     fd: OwnedFd,
     dropped: u64,
+    /// As large as the largest notification so far (a few hundred bytes to a few KiB): sized
+    /// by peeking, so that no fixed 32 KiB buffer stays resident for rare events.
+    buf: Vec<u8>,
 }
 
 impl Monitor {
@@ -849,7 +875,11 @@ impl Monitor {
         if sockopt::set_socket_recv_buffer_size_force(&fd, MONITOR_RECV_BUFFER).is_err() {
             let _ = sockopt::set_socket_recv_buffer_size(&fd, MONITOR_RECV_BUFFER);
         }
-        Ok(Monitor { fd, dropped: 0 })
+        Ok(Monitor {
+            fd,
+            dropped: 0,
+            buf: Vec::new(),
+        })
     }
 
     /// Messages dropped so far: malformed, truncated, or not from the kernel.
@@ -857,14 +887,29 @@ impl Monitor {
         self.dropped
     }
 
-    /// Reads every pending notification into `buf` (use [`RECV_BUFFER_LEN`] bytes) and passes
-    /// each event to `f`; returns how many events there were. Returns when the socket is empty.
-    pub fn read_events<F>(&mut self, buf: &mut [u8], mut f: F) -> Result<usize, Error>
+    /// Reads every pending notification and passes each event to `f`; returns how many events
+    /// there were. Returns when the socket is empty.
+    pub fn read_events<F>(&mut self, mut f: F) -> Result<usize, Error>
     where
         F: FnMut(Event<'_>),
     {
         let mut count = 0;
         loop {
+            // The next datagram's length (MSG_TRUNC reports it whole), to size the buffer.
+            let next = match peek_datagram_len(self.fd.as_fd(), RecvFlags::DONTWAIT) {
+                Ok(len) => len,
+                Err(ErrorKind::Timeout) => return Ok(count),
+                Err(ErrorKind::Io(Errno::NOBUFS)) => {
+                    f(Event::Overrun);
+                    count += 1;
+                    continue;
+                }
+                Err(kind) => return Err(Error::new("read rtnetlink monitor", kind)),
+            };
+            if self.buf.len() < next {
+                self.buf.resize(next.min(RECV_BUFFER_MAX), 0);
+            }
+            let buf = &mut self.buf[..];
             let (len, from_kernel) = match recv_datagram(self.fd.as_fd(), buf, RecvFlags::DONTWAIT)
             {
                 Ok(received) => received,

@@ -225,7 +225,7 @@ fn addresses() {
     });
 }
 
-/// Dumps larger than the socket's starting receive buffer (8 KiB) arrive as many datagrams, all
+/// Dumps larger than the socket's starting receive buffer (~4 KiB) arrive as many datagrams, all
 /// read (the buffer grows only for a single message larger than it).
 #[test]
 fn large_dumps() {

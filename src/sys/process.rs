@@ -164,6 +164,48 @@ pub fn pid() -> i32 {
     rustix::process::getpid().as_raw_nonzero().get()
 }
 
+/// Calls `f` with each line of a /proc file (without its newline), read through a buffer on
+/// the stack: a heap copy of /proc/self/smaps (tens of KiB) would stay resident in the allocator
+/// after it is freed, in processes that are trying to let memory go. A line longer than the
+/// buffer (a very long path) is skipped.
+fn for_each_proc_line(path: &str, mut f: impl FnMut(&str)) -> io::Result<()> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = [0u8; 2048];
+    let mut filled = 0;
+    // Inside a line too long for the buffer: drop bytes up to its newline.
+    let mut skipping = false;
+    loop {
+        let n = match file.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            if filled > 0 && !skipping {
+                f(std::str::from_utf8(&buf[..filled]).unwrap_or_default());
+            }
+            return Ok(());
+        }
+        filled += n;
+        let mut start = 0;
+        while let Some(newline) = buf[start..filled].iter().position(|&b| b == b'\n') {
+            if !skipping {
+                f(std::str::from_utf8(&buf[start..start + newline]).unwrap_or_default());
+            }
+            skipping = false;
+            start += newline + 1;
+        }
+        if start == 0 && filled == buf.len() {
+            skipping = true;
+            filled = 0;
+        } else {
+            buf.copy_within(start..filled, 0);
+            filled -= start;
+        }
+    }
+}
+
 /// Lets go of the stack pages below the caller's frame: start-up (parsing a config, decoding
 /// it, building the daemon) runs deeper than the steady loop, and the pages it touched stay
 /// resident for the life of the process otherwise (measured: 84 KiB of stack in the VRRP child,
@@ -172,14 +214,12 @@ pub fn pid() -> i32 {
 #[inline(never)]
 pub fn release_dead_stack() {
     const PAGE: usize = 4096;
-    // madvise's wrapper frame lies below ours: leave it two pages (it needs well under one).
-    const MARGIN: usize = 2 * PAGE;
+    // madvise's wrapper frame lies below ours: leave it a page (it needs a few dozen bytes).
+    const MARGIN: usize = PAGE;
     let here = 0u8;
     let frame = std::hint::black_box(&here) as *const u8 as usize;
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
-        return;
-    };
-    let Some(stack_start) = maps.lines().find_map(|line| {
+    let mut stack_start = None;
+    let stack_of = |line: &str| {
         let (range, rest) = line.split_once(' ')?;
         if !rest.ends_with("[stack]") {
             return None;
@@ -190,7 +230,11 @@ pub fn release_dead_stack() {
             usize::from_str_radix(end, 16).ok()?,
         );
         (start..end).contains(&frame).then_some(start)
-    }) else {
+    };
+    let read = for_each_proc_line("/proc/self/maps", |line| {
+        stack_start = stack_start.or_else(|| stack_of(line));
+    });
+    let (Ok(()), Some(stack_start)) = (read, stack_start) else {
         return;
     };
     let end = (frame.saturating_sub(MARGIN)) & !(PAGE - 1);
@@ -220,10 +264,7 @@ pub fn release_dead_stack() {
 // Never inlined: cross/order's profile of each process starts its steady state at this call.
 #[inline(never)]
 pub fn release_code_pages() {
-    let (Ok(exe), Ok(smaps)) = (
-        std::fs::read_link("/proc/self/exe"),
-        std::fs::read_to_string("/proc/self/smaps"),
-    ) else {
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
         return;
     };
     let exe = exe.to_str();
@@ -232,9 +273,9 @@ pub fn release_code_pages() {
     // Released after the parsing: the parsing's own code would otherwise be mapped right back.
     let mut releasable = [(0, 0); 8];
     let mut count = 0;
-    for line in smaps.lines() {
+    let read = for_each_proc_line("/proc/self/smaps", |line| {
         let mut fields = line.split_ascii_whitespace();
-        let Some(first) = fields.next() else { continue };
+        let Some(first) = fields.next() else { return };
         if let Some((start, end)) = first.split_once('-') {
             // A mapping's header: "START-END PERMS OFFSET DEV INODE PATH".
             let (perms, path) = (fields.next(), fields.nth(3));
@@ -258,11 +299,49 @@ pub fn release_code_pages() {
                 }
             }
         }
+    });
+    if read.is_err() {
+        return;
     }
     for &(start, end) in &releasable[..count] {
         // SAFETY: a read-only private mapping of the executable holding no page of its own:
         // MADV_DONTNEED drops page table entries only, and the next access maps the same bytes
         // back from the file.
         unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_each_proc_line;
+
+    #[test]
+    fn proc_lines_are_whole_and_an_overlong_line_is_skipped() {
+        let path = std::env::temp_dir().join(format!("keeplite-lines-{}", std::process::id()));
+        let long = "x".repeat(5_000);
+        let text: String = (0..2000)
+            .map(|k| format!("line {k}\n"))
+            .chain([format!("{long}\n"), "after\n".into(), "no newline".into()])
+            .collect();
+        std::fs::write(&path, &text).unwrap();
+        let mut lines = Vec::new();
+        for_each_proc_line(path.to_str().unwrap(), |l| lines.push(l.to_string())).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(lines.len(), 2002);
+        assert!((0..2000).all(|k| lines[k] == format!("line {k}")));
+        assert_eq!(lines[2000], "after");
+        assert_eq!(lines[2001], "no newline");
+    }
+
+    #[test]
+    fn the_stack_and_the_executable_are_found_in_proc() {
+        let mut stack = false;
+        let mut headers = 0;
+        for_each_proc_line("/proc/self/smaps", |l| {
+            stack |= l.ends_with("[stack]");
+            headers += usize::from(l.split_once(' ').is_some_and(|(r, _)| r.contains('-')));
+        })
+        .unwrap();
+        assert!(stack && headers > 5, "stack {stack}, {headers} mappings");
     }
 }

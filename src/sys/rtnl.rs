@@ -27,7 +27,7 @@ const SEND_BUFFER_LEN: usize = 4096;
 /// (at least ~4 KiB, at most 32 KiB), and an ack, even one echoing a whole request, fits: most
 /// sockets never need more. A reply datagram that would not fit is seen by peeking first and
 /// the buffer grows for it (a link with many VFs is one large message).
-const RECV_BUFFER_START: usize = 8 * 1024;
+const RECV_BUFFER_START: usize = SEND_BUFFER_LEN + 256;
 /// No single netlink datagram comes near this; a bigger one is refused as truncated.
 pub const RECV_BUFFER_MAX: usize = 1024 * 1024;
 /// The kernel answers synchronously; a reply this late means something is badly wrong.

@@ -169,6 +169,8 @@ pub struct VrrpDaemon {
     arp_sockets: HashMap<u32, ArpSocket>,
     nd_sockets: HashMap<u32, NdiscSocket>,
     rx: Vec<u8>,
+    /// The addresses of the advert being handled (see `on_channel`).
+    advert_addresses: Vec<IpAddr>,
     tx: [u8; 2048],
     stopping: bool,
     /// VMAC interfaces this run created (deleted on exit).
@@ -242,28 +244,61 @@ impl LogLimit {
 /// The VRRP child (`keeplite: vrrp`): gets its config from the watchdog and runs until
 /// SIGTERM/SIGINT; a reload from the watchdog rebuilds the daemon around the instances that
 /// stay. Returns the exit code.
-pub fn run_child(mut link: Link, opts: Options) -> i32 {
+pub fn run_child(link: Link, opts: Options) -> i32 {
+    // `_pid` removes the pid file when the child ends.
+    let (mut parent, mut daemon, _pid) = match start(link, &opts) {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    loop {
+        // Decoding and building the daemon ran code and stack the loop will not.
+        crate::sys::process::release_code_pages();
+        crate::sys::process::release_dead_stack();
+        match daemon.run_loop(&mut parent) {
+            Ok(LoopEnd::Stop) => return 0,
+            Ok(LoopEnd::Reload(config)) => match rebuild(daemon, config, &opts, &mut parent) {
+                Ok(d) => daemon = d,
+                // The sockets or netlink could not be opened again: the watchdog restarts
+                // us, and the masters it knows resume.
+                Err(e) => {
+                    error!("reload: {e}");
+                    return 1;
+                }
+            },
+            Err(e) => {
+                error!("{e}");
+                return 1;
+            }
+        }
+    }
+}
+
+/// The child's start-up: the config from the watchdog, the event loop, the daemon. Its own
+/// frame (kept out of `run_child`'s, which lives as long as the child): the config and the
+/// daemon's parts pass through it by value.
+#[inline(never)]
+fn start(mut link: Link, opts: &Options) -> Result<(ParentLink, Box<VrrpDaemon>, PidFile), i32> {
     let start = child::receive_start(&mut link);
     let mut parent = ParentLink::new(link);
     let (config, resume) = match start {
         Ok(x) => x,
-        Err(e) => return child::fatal(&mut parent, e),
+        Err(e) => return Err(child::fatal(&mut parent, e)),
     };
     // Signals must be blocked before anything else, so they arrive on the signalfd only.
     let mut events = match EventLoop::with_signals(SignalSet::DAEMON) {
         Ok(e) => e,
-        Err(e) => return child::fatal(&mut parent, format!("event loop: {e}")),
+        Err(e) => return Err(child::fatal(&mut parent, format!("event loop: {e}"))),
     };
     if let Err(e) = events.add(
         std::os::fd::AsFd::as_fd(&parent),
         PARENT_TOKEN,
         Interest::Readable,
     ) {
-        return child::fatal(&mut parent, format!("epoll: {e}"));
+        return Err(child::fatal(&mut parent, format!("epoll: {e}")));
     }
-    let _pid = match PidFile::create(opts.pid_file.as_ref()) {
+    let pid = match PidFile::create(opts.pid_file.as_ref()) {
         Ok(p) => p,
-        Err(e) => return child::fatal(&mut parent, format!("pid file: {e}")),
+        Err(e) => return Err(child::fatal(&mut parent, format!("pid file: {e}"))),
     };
     // The counters as the previous child last reported them; a master among them may have sent
     // up to AH_SEQUENCE_SLACK more.
@@ -281,34 +316,22 @@ pub fn run_child(mut link: Link, opts: Options) -> i32 {
         ah_resume_skip: AH_SEQUENCE_SLACK,
         scripts: Vec::new(),
     };
-    let mut daemon = match VrrpDaemon::new(config, opts.clone(), events, carried) {
-        Ok(d) => d,
-        Err(e) => return child::fatal(&mut parent, e),
-    };
-    loop {
-        // Decoding and building the daemon ran code and stack the loop will not.
-        crate::sys::process::release_code_pages();
-        crate::sys::process::release_dead_stack();
-        match daemon.run_loop(&mut parent) {
-            Ok(LoopEnd::Stop) => return 0,
-            Ok(LoopEnd::Reload(config)) => {
-                let (events, carried) = daemon.hand_over(&config, &mut parent);
-                daemon = match VrrpDaemon::new(*config, opts.clone(), events, carried) {
-                    Ok(d) => d,
-                    // The sockets or netlink could not be opened again: the watchdog restarts
-                    // us, and the masters it knows resume.
-                    Err(e) => {
-                        error!("reload: {e}");
-                        return 1;
-                    }
-                };
-            }
-            Err(e) => {
-                error!("{e}");
-                return 1;
-            }
-        }
+    match VrrpDaemon::new(config, opts.clone(), events, carried) {
+        Ok(d) => Ok((parent, d, pid)),
+        Err(e) => Err(child::fatal(&mut parent, e)),
     }
+}
+
+/// A reload: the running daemon hands its sockets and state over to one built on `config`.
+#[inline(never)]
+fn rebuild(
+    daemon: Box<VrrpDaemon>,
+    config: Box<Config>,
+    opts: &Options,
+    parent: &mut ParentLink,
+) -> Result<Box<VrrpDaemon>, String> {
+    let (events, carried) = daemon.hand_over(&config, parent);
+    VrrpDaemon::new(*config, opts.clone(), events, carried)
 }
 
 /// What a new daemon takes over from the one before it (a reload) or from the watchdog (a
@@ -467,6 +490,7 @@ impl VrrpDaemon {
             arp_sockets: HashMap::new(),
             nd_sockets: HashMap::new(),
             rx: vec![0; RECV_BUFFER],
+            advert_addresses: Vec::new(),
             tx: [0; 2048],
             stopping: false,
             created_vmacs,
@@ -1030,11 +1054,11 @@ impl VrrpDaemon {
                 channel.drops.count(WireDrop::VridNotOurs);
                 continue;
             };
-            let mut addresses: heapless::Vec<IpAddr, 255> = heapless::Vec::new();
-            for a in repr.addresses.iter() {
-                // Capacity is the one-byte count's maximum: cannot overflow.
-                let _ = addresses.push(a);
-            }
+            // Kept between packets: no allocation once it has held the largest list seen (at
+            // most 255 addresses), and no 4 KiB array on the stack of every packet.
+            let addresses = &mut self.advert_addresses;
+            addresses.clear();
+            addresses.extend(repr.addresses.iter());
             let (adver_int_centis, auth) = match repr.version {
                 wire::Version::V2 {
                     auth_type,
@@ -1058,7 +1082,7 @@ impl VrrpDaemon {
                 adver_int_centis,
                 auth,
                 ah,
-                addresses: &addresses,
+                addresses,
             };
             if let Err(reason) = self.fsms[k].handle_advert(now, &advert) {
                 if self.opts.detailed_log && self.drop_log.allow(now) {

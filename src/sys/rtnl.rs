@@ -29,7 +29,7 @@ const SEND_BUFFER_LEN: usize = 4096;
 /// the buffer grows for it (a link with many VFs is one large message).
 const RECV_BUFFER_START: usize = SEND_BUFFER_LEN + 256;
 /// No single netlink datagram comes near this; a bigger one is refused as truncated.
-pub const RECV_BUFFER_MAX: usize = 1024 * 1024;
+const RECV_BUFFER_MAX: usize = 1024 * 1024;
 /// The kernel answers synchronously; a reply this late means something is badly wrong.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Room for bursts of notifications (a flapping bond, many VIPs) before the kernel drops some.
@@ -288,8 +288,9 @@ fn peek_datagram_len(fd: BorrowedFd<'_>, flags: RecvFlags) -> Result<usize, Erro
     }
 }
 
-/// A request/reply netlink socket with fixed buffers: builds a request, sends it, and reads
-/// replies until the kernel's ack, `NLMSG_DONE` or error for that request's sequence number.
+/// A request/reply netlink socket (a fixed send buffer, a receive buffer that grows for a large
+/// datagram): builds a request, sends it, and reads replies until the kernel's ack,
+/// `NLMSG_DONE` or error for that request's sequence number.
 #[derive(Debug)]
 pub struct NetlinkSocket {
     fd: OwnedFd,

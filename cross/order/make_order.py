@@ -3,10 +3,9 @@
 
 usage: make_order.py UNSTRIPPED_BINARY CONSOLE > keeplite.order
 
-Each profile holds the functions one process ran from the moment it released its code mappings
-(sys::process::release_code_pages: the watchdog once its children run, a child as it starts),
-which is what the process keeps mapped. The
-process is recognised by a function only it runs (the VRRP child's and the checker child's
+Each profile holds the functions one process ran from the moment it released its start-up pages
+(sys::process::release_start_up_pages: the watchdog once its children run, a child before its
+loop), which is what the process keeps mapped. The process is recognised by a function only it runs (the VRRP child's and the checker child's
 run_child, the watchdog's handling of its children's messages). Every function that ran is put
 in a group by the set of processes that ran it, and the groups are laid out
 

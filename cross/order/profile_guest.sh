@@ -18,26 +18,34 @@ STEADY=${STEADY:-40}
 # The launcher (valgrind.bin, dynamic) is not in the guest: its tool runs directly when told
 # where its files are and who "launched" it. Each process's profile is the one it writes at
 # exit, and counts only its steady state: the counts are zeroed as each process releases its code
-# mappings (release_code_pages: the watchdog once its children run, a child as it starts), from
+# mappings (release_start_up_pages: the watchdog once its children run, a child before its loop), from
 # then on what it runs is what it keeps mapped. No reload here: a reload parses again, start-up
 # work.
-VALGRIND_LAUNCHER=/vg/callgrind-amd64-linux VALGRIND_LIB=/vg /vg/callgrind-amd64-linux \
-    --callgrind-out-file=/tmp/cg.%p --dump-line=no --demangle=no \
-    --zero-before='_ZN8keeplite3sys7process18release_code_pages*' \
-    --compress-strings=no --compress-pos=no \
-    /usr/sbin/keeplite -f /keepalived.conf -n -l -G --control /tmp/k.sock -r /tmp/v.pid \
-    -c /tmp/c.pid >/tmp/keeplite.log 2>&1 &
-P=$!
+# keeplite ARGS... under callgrind, in the background (its pid in $P).
+profiled() {
+    VALGRIND_LAUNCHER=/vg/callgrind-amd64-linux VALGRIND_LIB=/vg /vg/callgrind-amd64-linux \
+        --callgrind-out-file=/tmp/cg.%p --dump-line=no --demangle=no \
+        --zero-before='_ZN8keeplite3sys7process22release_start_up_pages*' \
+        --compress-strings=no --compress-pos=no /usr/sbin/keeplite "$@" &
+    P=$!
+}
+# SIGTERM to $P, then up to 60 s for it (and its profiles) to finish; its exit code in $RC.
+stop() {
+    kill -TERM "$P"
+    i=0
+    while kill -0 "$P" 2>/dev/null && [ $i -lt 600 ]; do i=$((i + 1)); sleep 0.1; done
+    RC=0
+    wait "$P" || RC=$?
+}
+profiled -f /keepalived.conf -n -l -G --control /tmp/k.sock -r /tmp/v.pid -c /tmp/c.pid \
+    >/tmp/keeplite.log 2>&1
 sleep "$STEADY"
 echo "NOTE: VIPs $(ip -o addr show dev br-lan | grep -c -e '192.168.1.1/' -e '2001:db8:1::1/')," \
     "real servers $(ipvsadm -Ln | grep -c -e '-> 192')"
 keeplite status --control /tmp/k.sock | head -n 20
 sleep 10
-kill -TERM "$P"
-i=0
-while kill -0 "$P" 2>/dev/null && [ $i -lt 600 ]; do i=$((i + 1)); sleep 0.1; done
-wait "$P"
-echo "NOTE: keeplite exited $?; log tail:"
+stop
+echo "NOTE: keeplite exited $RC; log tail:"
 tail -n 15 /tmp/keeplite.log
 
 # A second VRRP run with 100 instances on one link (tests/bench/vrrp_bench.sh's memory config):
@@ -51,19 +59,11 @@ while [ $k -le 100 ]; do
     printf ' advert_int 1\n virtual_ipaddress {\n  10.77.1.%s/32\n }\n}\n' $k
     k=$((k + 1))
 done >/vrrp100.conf
-VALGRIND_LAUNCHER=/vg/callgrind-amd64-linux VALGRIND_LIB=/vg /vg/callgrind-amd64-linux \
-    --callgrind-out-file=/tmp/cg.%p --dump-line=no --demangle=no \
-    --zero-before='_ZN8keeplite3sys7process18release_code_pages*' \
-    --compress-strings=no --compress-pos=no \
-    /usr/sbin/keeplite -f /vrrp100.conf -n -l -P -p /tmp/p100.pid >/tmp/keeplite100.log 2>&1 &
-P=$!
+profiled -f /vrrp100.conf -n -l -P -p /tmp/p100.pid >/tmp/keeplite100.log 2>&1
 sleep "$STEADY"
 echo "NOTE: 100 instances: VIPs $(ip -o addr show dev lan100 | grep -c 10.77.1.)"
-kill -TERM "$P"
-i=0
-while kill -0 "$P" 2>/dev/null && [ $i -lt 600 ]; do i=$((i + 1)); sleep 0.1; done
-wait "$P"
-echo "NOTE: keeplite (100 instances) exited $?; log tail:"
+stop
+echo "NOTE: keeplite (100 instances) exited $RC; log tail:"
 tail -n 5 /tmp/keeplite100.log
 for f in /tmp/cg.*; do
     echo "PROFILE-BEGIN ${f#/tmp/cg.}"

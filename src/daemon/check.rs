@@ -279,8 +279,7 @@ impl Round<'_> {
             .send(&ToParent::Health(health_report(config, &servers)));
         self.parent.beat(reactor::now());
         // Set-up ran code and stack the loop will not.
-        crate::sys::process::release_code_pages();
-        crate::sys::process::release_dead_stack();
+        crate::sys::process::release_start_up_pages();
         let end = loop {
             tasks.run_ready();
             loop {

@@ -182,13 +182,9 @@ impl Link {
             if let Some(message) = self.take()? {
                 return Ok(message);
             }
-            let filled = self.inbox.len();
-            self.inbox
-                .resize(self.inbox.capacity().max(filled + READ_CHUNK), 0);
-            let read = self.stream.read(&mut self.inbox[filled..]);
-            self.inbox.truncate(filled + *read.as_ref().unwrap_or(&0));
-            match read {
-                Ok(0) => return Err(LinkError::Closed),
+            let stream = &mut self.stream;
+            match read_into(&mut self.inbox, |tail| stream.read(tail).map(Some)) {
+                Ok(Some(0)) => return Err(LinkError::Closed),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(LinkError::Io(e)),
@@ -200,13 +196,8 @@ impl Link {
     /// when the other side is gone. Then call [`Link::take`] until it returns `None`.
     pub fn fill(&mut self) -> Result<(), LinkError> {
         loop {
-            let filled = self.inbox.len();
-            self.inbox
-                .resize(self.inbox.capacity().max(filled + READ_CHUNK), 0);
-            let read = process::recv_nowait(&self.stream, &mut self.inbox[filled..]);
-            self.inbox
-                .truncate(filled + read.as_ref().map_or(0, |n| n.unwrap_or(0)));
-            match read {
+            let stream = &self.stream;
+            match read_into(&mut self.inbox, |tail| process::recv_nowait(stream, tail)) {
                 Ok(Some(0)) => return Err(LinkError::Closed),
                 Ok(Some(_)) => {
                     if self.inbox.len() > MAX_MESSAGE + 4 {
@@ -240,6 +231,19 @@ impl Link {
         }
         message.map(Some)
     }
+}
+
+/// One read straight into the tail of `inbox` (grown by at least [`READ_CHUNK`]); `read` says
+/// how many bytes it wrote (`None`: nothing to read), and the tail beyond them is cut off again.
+fn read_into<E>(
+    inbox: &mut Vec<u8>,
+    read: impl FnOnce(&mut [u8]) -> Result<Option<usize>, E>,
+) -> Result<Option<usize>, E> {
+    let filled = inbox.len();
+    inbox.resize(inbox.capacity().max(filled + READ_CHUNK), 0);
+    let result = read(&mut inbox[filled..]);
+    inbox.truncate(filled + result.as_ref().map_or(0, |n| n.unwrap_or(0)));
+    result
 }
 
 impl AsFd for Link {

@@ -252,8 +252,7 @@ pub fn run_child(link: Link, opts: Options) -> i32 {
     };
     loop {
         // Decoding and building the daemon ran code and stack the loop will not.
-        crate::sys::process::release_code_pages();
-        crate::sys::process::release_dead_stack();
+        crate::sys::process::release_start_up_pages();
         match daemon.run_loop(&mut parent) {
             Ok(LoopEnd::Stop) => return 0,
             Ok(LoopEnd::Reload(config)) => match rebuild(daemon, config, &opts, &mut parent) {

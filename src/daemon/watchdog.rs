@@ -161,7 +161,7 @@ struct Watchdog {
     exit_code: i32,
     child_main: ChildMain,
     /// Set after parsing a config (start, reload): once every child runs, the parser's code
-    /// pages are let go (`process::release_code_pages`).
+    /// pages are let go (`process::release_start_up_pages`).
     release_start_up_code: bool,
 }
 
@@ -229,8 +229,7 @@ impl Watchdog {
             if self.release_start_up_code && self.children.iter().all(|c| c.pid.is_some()) {
                 // Parsing and forking are done: only the loop's code need stay mapped.
                 self.release_start_up_code = false;
-                process::release_code_pages();
-                process::release_dead_stack();
+                process::release_start_up_pages();
             }
             if self.stopping.is_some() && self.children.iter().all(|c| c.pid.is_none()) {
                 info!("stopped");

@@ -206,64 +206,24 @@ fn for_each_proc_line(path: &str, mut f: impl FnMut(&str)) -> io::Result<()> {
     }
 }
 
-/// Lets go of the stack pages below the caller's frame: start-up (parsing a config, decoding
-/// it, building the daemon) runs deeper than the steady loop, and the pages it touched stay
-/// resident for the life of the process otherwise (measured: 84 KiB of stack in the VRRP child,
-/// most of it start-up). The next use below the frame gets fresh zero pages.
-// Never inlined: the margin below this frame must cover madvise's own call, not a caller's.
+/// Lets go of what start-up used and the loop that follows will not: this process's mappings
+/// of its own executable's read-only pages (code, constants), and the stack pages below the
+/// caller's frame. Each process calls it just before its loop (the watchdog once its children
+/// run, a child once its daemon is built, again after a reload), so that what stays resident is
+/// what the loop touches: the pages of the executable stay in the page cache and a touch maps
+/// them again (keeplite's link order, cross/order/, keeps each process's steady-state code on
+/// few pages), and a stack page touched again is a fresh zero page. Start-up runs deeper and
+/// through more code than any loop (measured in the VRRP child: 84 KiB of stack and 0.9 MiB of
+/// the binary, part of it copied from the watchdog by the fork).
+// Never inlined: the stack margin below this frame must cover madvise's own call, not a
+// caller's; and cross/order's profile of each process starts its steady state at this call.
 #[inline(never)]
-pub fn release_dead_stack() {
+pub fn release_start_up_pages() {
     const PAGE: usize = 4096;
     // madvise's wrapper frame lies below ours: leave it a page (it needs a few dozen bytes).
     const MARGIN: usize = PAGE;
     let here = 0u8;
     let frame = std::hint::black_box(&here) as *const u8 as usize;
-    let mut stack_start = None;
-    let stack_of = |line: &str| {
-        let (range, rest) = line.split_once(' ')?;
-        if !rest.ends_with("[stack]") {
-            return None;
-        }
-        let (start, end) = range.split_once('-')?;
-        let (start, end) = (
-            usize::from_str_radix(start, 16).ok()?,
-            usize::from_str_radix(end, 16).ok()?,
-        );
-        (start..end).contains(&frame).then_some(start)
-    };
-    let read = for_each_proc_line("/proc/self/maps", |line| {
-        stack_start = stack_start.or_else(|| stack_of(line));
-    });
-    let (Ok(()), Some(stack_start)) = (read, stack_start) else {
-        return;
-    };
-    let end = (frame.saturating_sub(MARGIN)) & !(PAGE - 1);
-    if end > stack_start {
-        // SAFETY: the pages lie below every live frame of this (single-threaded) process's
-        // stack with a margin for the madvise call itself; MADV_DONTNEED on private anonymous
-        // memory only makes the next touch find a zero page, which is what a fresh stack
-        // frame expects. Signal frames are pushed below the stack pointer at delivery, after
-        // this returns or before it was called, never across it.
-        unsafe {
-            libc::madvise(
-                stack_start as *mut libc::c_void,
-                end - stack_start,
-                libc::MADV_DONTNEED,
-            )
-        };
-    }
-}
-
-/// Drops this process's mappings of its own executable's read-only pages (code, constants): the
-/// pages stay in the page cache and a touch maps them again, so afterwards only what the process
-/// still runs is mapped. The watchdog calls it once its children run, to let go of the start-up
-/// code (config parser, encoder) that it will not run again until a reload; a child calls it
-/// as it starts, to let go of what the fork copied from the watchdog. keeplite's link
-/// order (cross/order/) keeps the code each process runs in steady state on few pages, which is
-/// what makes this worth doing.
-// Never inlined: cross/order's profile of each process starts its steady state at this call.
-#[inline(never)]
-pub fn release_code_pages() {
     let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
         return;
     };
@@ -273,21 +233,25 @@ pub fn release_code_pages() {
     // Released after the parsing: the parsing's own code would otherwise be mapped right back.
     let mut releasable = [(0, 0); 8];
     let mut count = 0;
+    let mut stack_start = None;
     let read = for_each_proc_line("/proc/self/smaps", |line| {
         let mut fields = line.split_ascii_whitespace();
         let Some(first) = fields.next() else { return };
         if let Some((start, end)) = first.split_once('-') {
             // A mapping's header: "START-END PERMS OFFSET DEV INODE PATH".
             let (perms, path) = (fields.next(), fields.nth(3));
-            candidate = match (
+            candidate = None;
+            let (Ok(start), Ok(end)) = (
                 usize::from_str_radix(start, 16),
                 usize::from_str_radix(end, 16),
-            ) {
-                (Ok(s), Ok(e)) if path == exe && perms.is_some_and(|p| p.starts_with("r-")) => {
-                    Some((s, e))
-                }
-                _ => None,
+            ) else {
+                return;
             };
+            if path == exe && perms.is_some_and(|p| p.starts_with("r-")) {
+                candidate = Some((start, end));
+            } else if path == Some("[stack]") && (start..end).contains(&frame) {
+                stack_start = Some(start);
+            }
         } else if first == "Anonymous:" {
             // Read-only now is not enough: a relocated (RELRO) page was written before it was
             // made read-only, and dropping it would bring back the file's unrelocated bytes.
@@ -308,6 +272,25 @@ pub fn release_code_pages() {
         // MADV_DONTNEED drops page table entries only, and the next access maps the same bytes
         // back from the file.
         unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+    // The main stack only: on a thread's stack (not `[stack]`) nothing is released.
+    let Some(stack_start) = stack_start else {
+        return;
+    };
+    let end = frame.saturating_sub(MARGIN) & !(PAGE - 1);
+    if end > stack_start {
+        // SAFETY: the pages lie below every live frame of this (single-threaded) process's
+        // stack with a margin for the madvise call itself; MADV_DONTNEED on private anonymous
+        // memory only makes the next touch find a zero page, which is what a fresh stack
+        // frame expects. Signal frames are pushed below the stack pointer at delivery, after
+        // this returns or before it was called, never across it.
+        unsafe {
+            libc::madvise(
+                stack_start as *mut libc::c_void,
+                end - stack_start,
+                libc::MADV_DONTNEED,
+            )
+        };
     }
 }
 

@@ -275,17 +275,27 @@ fn recv_datagram(
     }
 }
 
-/// The length of the next datagram, left in place (waits like a read with `flags`).
-fn peek_datagram_len(fd: BorrowedFd<'_>, flags: RecvFlags) -> Result<usize, ErrorKind> {
-    let flags = flags | RecvFlags::PEEK | RecvFlags::TRUNC;
-    loop {
-        match rustix::net::recvfrom(fd, &mut [0u8; 0][..], flags) {
-            Ok((_, len, _)) => return Ok(len),
+/// [`recv_datagram`] into a buffer first grown to the datagram's length (peeked, up to
+/// [`RECV_BUFFER_MAX`]): a buffer that only grows for a large message, instead of a large one
+/// kept for all.
+fn recv_datagram_sized(
+    fd: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+    flags: RecvFlags,
+) -> Result<(usize, bool), ErrorKind> {
+    let peek = flags | RecvFlags::PEEK | RecvFlags::TRUNC;
+    let next = loop {
+        match rustix::net::recvfrom(fd, &mut [0u8; 0][..], peek) {
+            Ok((_, len, _)) => break len,
             Err(Errno::INTR) => continue,
             Err(Errno::AGAIN) => return Err(ErrorKind::Timeout),
             Err(errno) => return Err(ErrorKind::Io(errno)),
         }
+    };
+    if next > buf.len() {
+        buf.resize(next.min(RECV_BUFFER_MAX), 0);
     }
+    recv_datagram(fd, buf, flags)
 }
 
 /// A request/reply netlink socket (a fixed send buffer, a receive buffer that grows for a large
@@ -354,16 +364,14 @@ impl NetlinkSocket {
         }
         let mut interrupted = false;
         // A command's replies are acks (small); dumps and gets may carry large messages.
-        let peek = flags & header::NLM_F_ACK == 0;
+        let sized = flags & header::NLM_F_ACK == 0;
         loop {
-            if peek {
-                let next = peek_datagram_len(self.fd.as_fd(), RecvFlags::empty())?;
-                if next > self.recv_buf.len() {
-                    self.recv_buf.resize(next.min(RECV_BUFFER_MAX), 0);
-                }
-            }
-            let (len, from_kernel) =
-                recv_datagram(self.fd.as_fd(), &mut self.recv_buf, RecvFlags::empty())?;
+            let fd = self.fd.as_fd();
+            let (len, from_kernel) = if sized {
+                recv_datagram_sized(fd, &mut self.recv_buf, RecvFlags::empty())?
+            } else {
+                recv_datagram(fd, &mut self.recv_buf, RecvFlags::empty())?
+            };
             if !from_kernel {
                 continue;
             }
@@ -896,23 +904,8 @@ impl Monitor {
     {
         let mut count = 0;
         loop {
-            // The next datagram's length (MSG_TRUNC reports it whole), to size the buffer.
-            let next = match peek_datagram_len(self.fd.as_fd(), RecvFlags::DONTWAIT) {
-                Ok(len) => len,
-                Err(ErrorKind::Timeout) => return Ok(count),
-                Err(ErrorKind::Io(Errno::NOBUFS)) => {
-                    f(Event::Overrun);
-                    count += 1;
-                    continue;
-                }
-                Err(kind) => return Err(Error::new("read rtnetlink monitor", kind)),
-            };
-            if self.buf.len() < next {
-                self.buf.resize(next.min(RECV_BUFFER_MAX), 0);
-            }
-            let buf = &mut self.buf[..];
-            let (len, from_kernel) = match recv_datagram(self.fd.as_fd(), buf, RecvFlags::DONTWAIT)
-            {
+            let received = recv_datagram_sized(self.fd.as_fd(), &mut self.buf, RecvFlags::DONTWAIT);
+            let (len, from_kernel) = match received {
                 Ok(received) => received,
                 Err(ErrorKind::Timeout) => return Ok(count),
                 Err(ErrorKind::Io(Errno::NOBUFS)) => {
@@ -930,7 +923,7 @@ impl Monitor {
                 self.dropped += 1;
                 continue;
             }
-            for message in Messages::new(&buf[..len]) {
+            for message in Messages::new(&self.buf[..len]) {
                 match message.and_then(|m| event(&m)) {
                     Ok(Some(e)) => {
                         f(e);

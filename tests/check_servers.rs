@@ -3,11 +3,13 @@
 //! timing measured on the wall clock. keepalived's own genhash, when installed, checks that
 //! digests agree.
 
-use keeplite::check::executor::{block_on, Executor};
+use keeplite::check::executor::block_on;
 use keeplite::check::md5::{to_hex, Md5};
 use keeplite::check::outcome::{Failure, ProbeResult, WeightEffect};
-use keeplite::check::probe::{Check, Context, HttpUrl, Kind, Scratch, Target, UdpProbe};
-use keeplite::check::run::{run_checker, Slots, Spread};
+use keeplite::check::probe::{
+    Check, Context, FileProbe, HttpUrl, Kind, MiscProbe, Scratch, Target, UdpProbe,
+};
+use keeplite::check::run::{Runner, Spread};
 use keeplite::check::timing::Timing;
 use keeplite::check::verdict::{Action, CheckerVerdict, RealServerVerdict, Steps};
 use keeplite::config::model::{
@@ -15,7 +17,6 @@ use keeplite::config::model::{
     Protocol, RealServer, Scheduler, ServiceKey, TrackFile, Url, VirtualServer,
 };
 use keeplite::sys::script::{Credentials, Script, UserDb};
-use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -170,7 +171,7 @@ fn tcp_from_bindto_and_bind_port() {
         .unwrap()
         .port();
     let mut target = Target::to(addr);
-    target.bind = Some(SocketAddr::new("127.0.0.2".parse().unwrap(), port));
+    target.set_bind(Some(SocketAddr::new("127.0.0.2".parse().unwrap(), port)));
     let check = Check {
         target,
         timeout: ms(500),
@@ -383,11 +384,11 @@ fn misc(command: &str, timeout_ms: u64, dynamic: bool) -> Check {
     Check {
         target: Target::to("127.0.0.1:0".parse().unwrap()),
         timeout: ms(1000),
-        kind: Kind::Misc {
+        kind: Kind::Misc(Box::new(MiscProbe {
             script: Script::prepare(command, Credentials::current(), false).unwrap(),
             timeout: ms(timeout_ms),
             dynamic,
-        },
+        })),
     }
 }
 
@@ -561,12 +562,12 @@ fn udp_check(addr: SocketAddr, require_reply: Option<Vec<MaskedByte>>) -> Check 
     Check {
         target: Target::to(addr),
         timeout: ms(300),
-        kind: Kind::Udp(UdpProbe {
+        kind: Kind::Udp(Box::new(UdpProbe {
             payload: Some(b"\xab\xcd\x01\x02"[..].into()),
             require_reply: require_reply.map(Into::into),
             min_reply_length: 0,
             max_reply_length: 255,
-        }),
+        })),
     }
 }
 
@@ -634,11 +635,11 @@ fn file_check_values_and_weights() {
     let file = |weight: i32, reverse: bool| Check {
         target: Target::to("127.0.0.1:0".parse().unwrap()),
         timeout: ms(100),
-        kind: Kind::File {
+        kind: Kind::File(Box::new(FileProbe {
             path: path.clone(),
             weight,
             reverse,
-        },
+        })),
     };
     // Missing file reads as 0.
     assert_eq!(run(&file(0, false)), Ok(WeightEffect::Offset(0)));
@@ -761,19 +762,15 @@ fn drive(
     cap: usize,
     for_ms: u64,
 ) -> (Vec<(StdInstant, Action)>, RealServerVerdict) {
-    let verdict = RefCell::new(verdict);
-    let actions = RefCell::new(Vec::new());
-    let record = |a: Action| actions.borrow_mut().push((StdInstant::now(), a));
-    let cap = Slots::new(cap);
-    let spread = Spread::new(7);
-    let mut ex = Executor::new();
-    for (i, check) in checks.iter().enumerate() {
-        ex.spawn(run_checker(&verdict, i, check, &cap, &spread, &record));
-    }
+    let checks: Vec<Box<[Option<Check>]>> = vec![checks.iter().cloned().map(Some).collect()];
+    let mut runner = Runner::new(&checks, vec![verdict], cap, Spread::new(7));
+    let mut actions = Vec::new();
     let until = keeplite::sys::reactor::refresh_now() + ms(for_ms);
-    ex.run_until(until).expect("reactor");
-    drop(ex);
-    (actions.into_inner(), verdict.into_inner())
+    runner
+        .run_until(until, &mut |_, a| actions.push((StdInstant::now(), a)))
+        .expect("reactor");
+    let verdict = runner.into_verdicts().pop().expect("the one verdict");
+    (actions, verdict)
 }
 
 fn since(t0: StdInstant, t: StdInstant) -> i64 {
@@ -933,21 +930,10 @@ fn in_flight_cap_holds_probes_back() {
     assert!(served.load(Ordering::SeqCst) >= 3);
 }
 
-/// A checker's task is created once and lives as long as the config: its size is memory per
-/// checker. Buffers live in the slots, so it stays small.
+/// An idle checker is its verdict (and a 16-byte heap entry in the runner): its size is memory
+/// per checker. A probe's state exists only while it runs.
 #[test]
-fn checker_task_stays_small() {
-    let check = http_check("127.0.0.1:1".parse().unwrap(), 1, url(None, vec![]));
-    let verdict = RefCell::new(RealServerVerdict::new(1, vec![]));
-    let slots = Slots::new(1);
-    let spread = Spread::new(1);
-    let record = |_a: Action| {};
-    let task = run_checker(&verdict, 0, &check, &slots, &spread, &record);
-    let size = std::mem::size_of_val(&task);
-    eprintln!("checker task future: {size} bytes");
-    // 536 bytes with rustc 1.95: the HTTP reader lives in the slot's scratch, and `within`
-    // borrows its pinned probe instead of holding a second copy.
-    assert!(size < 768, "checker task future is {size} bytes");
+fn an_idle_checker_stays_small() {
     assert!(std::mem::size_of::<CheckerVerdict>() <= 96);
 }
 

@@ -1,7 +1,8 @@
-//! The checker's executor: long-lived tasks on one thread, polled when woken, over
-//! `sys::reactor` (which does all the waiting). Small on purpose: a run queue of task indices, one
-//! waker per task made at spawn (an `Arc` with a "queued" flag, `std::task::Wake`), so a wake
-//! allocates nothing and queues a task at most once; the queue never outgrows the task count.
+//! The checker's executor: tasks on one thread (the running probes), polled when woken, over
+//! `sys::reactor` (which does all the waiting). Small on purpose: a run queue of task places, one
+//! waker per place made when the place is first used (an `Arc` with a "queued" flag,
+//! `std::task::Wake`) and kept for the tasks spawned into it later, so a wake allocates nothing
+//! and queues a task at most once; the queue never outgrows the places.
 //!
 //! The caller owns the loop: [`Executor::run_ready`] polls what was woken, then the caller
 //! handles its own sources and calls `reactor::wait`, which blocks until an fd, a timer or a
@@ -50,16 +51,20 @@ impl Wake for TaskWaker {
     }
 }
 
+/// A task's place: its future while it runs, and its waker, kept for the next task spawned
+/// into the place.
 struct Task<'a> {
-    future: Pin<Box<dyn Future<Output = ()> + 'a>>,
+    future: Option<Pin<Box<dyn Future<Output = ()> + 'a>>>,
     flag: Arc<TaskWaker>,
     waker: Waker,
 }
 
-/// Tasks that may borrow from the caller's stack frame (`'a`): the checkers borrow the config,
-/// their verdicts and the slots.
+/// Tasks that may borrow from the caller's stack frame (`'a`): the checker's probes borrow
+/// their prepared checks.
 pub struct Executor<'a> {
-    tasks: Vec<Option<Task<'a>>>,
+    tasks: Vec<Task<'a>>,
+    /// Places whose task finished, reused by the next spawns.
+    free: Vec<usize>,
     queue: Arc<RunQueue>,
     /// The batch being polled (swapped with the queue, so both keep their capacity).
     batch: Vec<usize>,
@@ -75,6 +80,7 @@ impl<'a> Executor<'a> {
     pub fn new() -> Executor<'a> {
         Executor {
             tasks: Vec::new(),
+            free: Vec::new(),
             queue: Arc::new(RunQueue::default()),
             batch: Vec::new(),
         }
@@ -84,26 +90,41 @@ impl<'a> Executor<'a> {
     pub fn with_capacity(tasks: usize) -> Executor<'a> {
         Executor {
             tasks: Vec::with_capacity(tasks),
+            free: Vec::with_capacity(tasks),
             queue: Arc::new(RunQueue(Mutex::new(Vec::with_capacity(tasks)))),
             batch: Vec::with_capacity(tasks),
         }
     }
 
-    /// Adds a task, to be polled first by the next `run_ready`. Allocates its box and waker
-    /// now, once.
+    /// Adds a task, to be polled first by the next `run_ready`. Allocates its box; the place
+    /// of a finished task is reused with its waker, so the places (and wakers) grow to the
+    /// most tasks ever live at once.
     pub fn spawn(&mut self, future: impl Future<Output = ()> + 'a) {
-        let index = self.tasks.len();
-        let flag = Arc::new(TaskWaker {
-            index,
-            queued: AtomicBool::new(true),
-            queue: self.queue.clone(),
-        });
-        let waker = Waker::from(flag.clone());
-        self.tasks.push(Some(Task {
-            future: Box::pin(future),
-            flag,
-            waker,
-        }));
+        let future: Pin<Box<dyn Future<Output = ()> + 'a>> = Box::pin(future);
+        let index = match self.free.pop() {
+            Some(index) => {
+                let task = &mut self.tasks[index];
+                // A waker of the place's previous task may still queue it: one spurious poll.
+                task.flag.queued.store(true, Ordering::Release);
+                task.future = Some(future);
+                index
+            }
+            None => {
+                let index = self.tasks.len();
+                let flag = Arc::new(TaskWaker {
+                    index,
+                    queued: AtomicBool::new(true),
+                    queue: self.queue.clone(),
+                });
+                let waker = Waker::from(flag.clone());
+                self.tasks.push(Task {
+                    future: Some(future),
+                    flag,
+                    waker,
+                });
+                index
+            }
+        };
         let mut queue = self.queue.lock();
         // Room for every task, so that wakes never reallocate.
         let queued = queue.len();
@@ -116,7 +137,7 @@ impl<'a> Executor<'a> {
 
     /// Tasks not finished yet.
     pub fn len(&self) -> usize {
-        self.tasks.iter().filter(|t| t.is_some()).count()
+        self.tasks.iter().filter(|t| t.future.is_some()).count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -134,16 +155,19 @@ impl<'a> Executor<'a> {
         std::mem::swap(&mut *self.queue.lock(), &mut self.batch);
         let polled = self.batch.len();
         for index in self.batch.drain(..) {
-            let Some(slot) = self.tasks.get_mut(index) else {
+            let Some(task) = self.tasks.get_mut(index) else {
                 continue;
             };
-            let Some(task) = slot else { continue };
+            let Some(future) = task.future.as_mut() else {
+                continue;
+            };
             task.flag.queued.store(false, Ordering::Release);
             let mut cx = Context::from_waker(&task.waker);
-            if task.future.as_mut().poll(&mut cx).is_ready() {
-                // Wakers still held elsewhere must not queue the slot again.
+            if future.as_mut().poll(&mut cx).is_ready() {
+                // Wakers still held elsewhere must not queue the place until it is reused.
                 task.flag.queued.store(true, Ordering::Release);
-                *slot = None;
+                task.future = None;
+                self.free.push(index);
             }
         }
         polled
@@ -266,6 +290,20 @@ mod tests {
         assert_eq!(ex.run_ready(), 1);
         assert_eq!(*polls.borrow(), 2);
         assert_eq!(ex.run_ready(), 0);
+    }
+
+    #[test]
+    fn a_finished_tasks_place_is_reused() {
+        let runs = RefCell::new(0);
+        let mut ex = Executor::new();
+        for _ in 0..3 {
+            ex.spawn(async { *runs.borrow_mut() += 1 });
+            ex.spawn(async { *runs.borrow_mut() += 1 });
+            ex.run_ready();
+        }
+        assert_eq!(*runs.borrow(), 6);
+        assert!(ex.is_empty());
+        assert_eq!(ex.tasks.len(), 2, "two places, each used three times");
     }
 
     #[test]

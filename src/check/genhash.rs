@@ -136,7 +136,7 @@ pub fn fetch_url(url: &str, options: &GenhashOptions) -> Result<Fetched, Genhash
             })?,
     };
     let mut target = Target::to(addr);
-    target.bind = options.bindto.map(|ip| SocketAddr::new(ip, 0));
+    target.set_bind(options.bindto.map(|ip| SocketAddr::new(ip, 0)));
     let request = request(
         parsed.path,
         &host(options.virtualhost.as_deref(), addr),

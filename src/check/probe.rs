@@ -57,8 +57,8 @@ pub use tls::{
 pub const SCRATCH_LEN: usize = 2048;
 
 /// The working memory of one running probe: its read buffer and, for HTTP, the response
-/// reader's state (header line window and MD5). Probes keep neither in their futures, so an idle
-/// checker's task stays small; `check::run::Slots` keeps one `Scratch` per in-flight slot.
+/// reader's state (header line window and MD5). Probes keep neither in their futures, so a
+/// probe's task stays small; `check::run::Runner` pools one `Scratch` per probe in flight.
 #[derive(Clone)]
 pub struct Scratch {
     pub bytes: [u8; SCRATCH_LEN],
@@ -93,39 +93,62 @@ pub const DNS_PORT: u16 = 53;
 pub struct Target {
     /// `connect_ip`/`connect_port`, else the real server's address and port.
     pub addr: SocketAddr,
+    /// Source options, boxed: most checkers have none, and every checker carries a target.
+    source: Option<Box<Source>>,
+}
+
+/// Where a checker's connections come from (the rarely set part of a [`Target`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Source {
     /// `bindto`/`bind_port`.
-    pub bind: Option<SocketAddr>,
-    pub bind_if: Option<IfName>,
-    pub fwmark: Option<u32>,
+    bind: Option<SocketAddr>,
+    bind_if: Option<IfName>,
+    fwmark: Option<u32>,
 }
 
 impl Target {
     pub fn new(rs: &RealServer, t: &CheckTarget) -> Target {
         let ip = t.connect_ip.unwrap_or(rs.addr);
         let port = t.connect_port.unwrap_or(rs.port);
-        Target {
-            addr: SocketAddr::new(ip, port),
+        let source = Source {
             bind: bind_address(ip, t.bindto, t.bind_port),
             bind_if: t.bind_if.clone(),
             fwmark: t.fwmark,
+        };
+        Target {
+            addr: SocketAddr::new(ip, port),
+            source: (source != Source::default()).then(|| Box::new(source)),
         }
     }
 
     /// A plain target: `addr`, no source options.
     pub fn to(addr: SocketAddr) -> Target {
-        Target {
-            addr,
-            bind: None,
-            bind_if: None,
-            fwmark: None,
-        }
+        Target { addr, source: None }
+    }
+
+    /// The source address and port (`bindto`/`bind_port`).
+    pub fn bind(&self) -> Option<SocketAddr> {
+        self.source.as_ref().and_then(|s| s.bind)
+    }
+
+    pub fn set_bind(&mut self, bind: Option<SocketAddr>) {
+        let mut source = self.source.take().unwrap_or_default();
+        source.bind = bind;
+        self.source = (*source != Source::default()).then_some(source);
     }
 
     fn options(&self) -> SocketOptions<'_> {
-        SocketOptions {
-            bind: self.bind,
-            bind_if: self.bind_if.as_ref().map(IfName::as_str),
-            fwmark: self.fwmark,
+        match &self.source {
+            None => SocketOptions {
+                bind: None,
+                bind_if: None,
+                fwmark: None,
+            },
+            Some(s) => SocketOptions {
+                bind: s.bind,
+                bind_if: s.bind_if.as_ref().map(IfName::as_str),
+                fwmark: s.fwmark,
+            },
         }
     }
 }
@@ -178,29 +201,35 @@ impl UdpProbe {
     }
 }
 
+/// What a checker does. Payloads larger than a pointer pair are boxed: every checker carries
+/// a `Kind` (24 bytes).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
     Tcp,
     Http(Box<[HttpUrl]>),
     Ssl(Box<[HttpUrl]>),
-    Misc {
-        script: Script,
-        timeout: Micros,
-        dynamic: bool,
-    },
-    Smtp {
-        helo: Box<[u8]>,
-    },
-    Dns {
-        query: Box<[u8]>,
-    },
-    Udp(UdpProbe),
+    Misc(Box<MiscProbe>),
+    Smtp { helo: Box<[u8]> },
+    Dns { query: Box<[u8]> },
+    Udp(Box<UdpProbe>),
     Ping,
-    File {
-        path: PathBuf,
-        weight: i32,
-        reverse: bool,
-    },
+    File(Box<FileProbe>),
+}
+
+/// MISC_CHECK: the script, its time limit and whether its exit status sets the weight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MiscProbe {
+    pub script: Script,
+    pub timeout: Micros,
+    pub dynamic: bool,
+}
+
+/// FILE_CHECK: the tracked file, and how its value moves the weight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileProbe {
+    pub path: PathBuf,
+    pub weight: i32,
+    pub reverse: bool,
 }
 
 /// A checker ready to run.
@@ -265,11 +294,11 @@ impl Check {
                     .map_err(PrepareError::Script)?;
                 let script = Script::prepare(&m.misc_path.command, run_as, cx.script_security)
                     .map_err(PrepareError::Script)?;
-                Kind::Misc {
+                Kind::Misc(Box::new(MiscProbe {
                     script,
                     timeout: m.misc_timeout.unwrap_or(timing.delay_loop),
                     dynamic: m.misc_dynamic,
-                }
+                }))
             }
             CheckKind::Smtp(s) => Kind::Smtp {
                 helo: super::smtp::helo(s.helo_name.as_deref()).into(),
@@ -284,12 +313,12 @@ impl Check {
                     query: query.into(),
                 }
             }
-            CheckKind::Udp(u) => Kind::Udp(UdpProbe {
+            CheckKind::Udp(u) => Kind::Udp(Box::new(UdpProbe {
                 payload: u.payload.as_deref().map(Box::from),
                 require_reply: u.require_reply.as_deref().map(Box::from),
                 min_reply_length: u.min_reply_length.unwrap_or(0),
                 max_reply_length: u.max_reply_length.unwrap_or(255),
-            }),
+            })),
             CheckKind::Ping => Kind::Ping,
             CheckKind::File(f) => {
                 let track = cx
@@ -302,11 +331,11 @@ impl Check {
                     Some(w) if w != 0 => (w, f.reverse),
                     _ => (track.weight, track.weight_reverse),
                 };
-                Kind::File {
+                Kind::File(Box::new(FileProbe {
                     path: PathBuf::from(&track.file),
                     weight,
                     reverse,
-                }
+                }))
             }
         };
         Ok(Check {
@@ -338,18 +367,14 @@ impl Check {
             },
             #[cfg(not(feature = "tls"))]
             Kind::Ssl(_) => Err(Failure::NeedsTls),
-            // Boxed: the TLS state is kilobytes, and the checker's long-lived task must not
-            // carry it while idle.
+            // Boxed: the TLS state is kilobytes, and every probe's task is sized for the
+            // largest probe.
             #[cfg(feature = "tls")]
             Kind::Ssl(urls) => match urls.get(usize::from(url)) {
                 Some(u) => within(deadline, Box::pin(tls::get(t, u, scratch)).as_mut()).await,
                 None => Err(Failure::NoUrl),
             },
-            Kind::Misc {
-                script,
-                timeout,
-                dynamic,
-            } => misc::run(script, *timeout, *dynamic).await,
+            Kind::Misc(m) => misc::run(&m.script, m.timeout, m.dynamic).await,
             Kind::Smtp { helo } => {
                 within(deadline, pin!(smtp::check(t, helo, &mut scratch.bytes))).await
             }
@@ -362,11 +387,7 @@ impl Check {
             }
             Kind::Udp(u) => udp::check(t, u, nonce, deadline, &mut scratch.bytes).await,
             Kind::Ping => ping::check(t, nonce, deadline, &mut scratch.bytes).await,
-            Kind::File {
-                path,
-                weight,
-                reverse,
-            } => read_track_file(path, *weight, *reverse, &mut scratch.bytes),
+            Kind::File(f) => read_track_file(&f.path, f.weight, f.reverse, &mut scratch.bytes),
         }
     }
 }
@@ -374,7 +395,7 @@ impl Check {
 /// Runs `io` until `deadline`, then gives up with [`Failure::Timeout`] (the caller drops `io`,
 /// which closes its sockets). The timer is taken only if `io` has to wait. `io` is pinned by the
 /// caller, in its own state: taking it by value would store it twice in the caller's future
-/// (once as the argument, once pinned), which is memory per checker.
+/// (once as the argument, once pinned), which is memory per probe.
 pub(crate) fn within<F: Future>(deadline: Instant, io: Pin<&mut F>) -> Within<'_, F> {
     Within {
         io,
@@ -404,7 +425,7 @@ impl<T, F: Future<Output = Result<T, Failure>>> Future for Within<'_, F> {
 
 /// A byte stream that HTTP_GET and SSL_GET talk over: TCP, or TLS over TCP. The methods
 /// return futures rather than being `async fn`s so that TCP's are `Stream`'s own, without a
-/// wrapping future (whose state would add to every HTTP_GET checker's task).
+/// wrapping future (whose state would add to every probe's task).
 pub(crate) trait Conn {
     /// Writes all of `bytes`.
     fn write_all<'a>(
@@ -567,7 +588,7 @@ mod tests {
         };
         let t = Target::new(&rs, &CheckTarget::default());
         assert_eq!(t.addr, "10.0.0.5:8080".parse().unwrap());
-        assert_eq!(t.bind, None);
+        assert_eq!(t.bind(), None);
         let t = Target::new(
             &rs,
             &CheckTarget {
@@ -579,7 +600,7 @@ mod tests {
             },
         );
         assert_eq!(t.addr, "10.0.0.6:81".parse().unwrap());
-        assert_eq!(t.bind, Some("0.0.0.0:1000".parse().unwrap()));
+        assert_eq!(t.bind(), Some("0.0.0.0:1000".parse().unwrap()));
         assert_eq!(t.options().fwmark, Some(7));
     }
 }

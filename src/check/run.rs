@@ -1,184 +1,245 @@
-//! The thin driver between the verdict machine and the probes: one long-lived task per
-//! checker (on `check::executor`), sharing its real server's [`RealServerVerdict`] (a `RefCell`:
-//! everything runs on one thread). Each loop waits until the checker is due, takes one of the
-//! [`Slots`] (the global in-flight cap, with the probe's buffer), probes, records the result and
-//! hands the real server's actions to the daemon.
+//! The driver between the verdict machine and the probes: every real server's checkers in one
+//! [`Runner`]. A checker waiting for its next probe is one entry of a deadline heap (16 bytes);
+//! a probe is a task on `check::executor` only while it runs, at most [`MAX_IN_FLIGHT`] at once,
+//! each with a [`Scratch`] buffer from a small pool. Results go back into the real server's
+//! [`RealServerVerdict`], whose actions are handed to the daemon.
 //!
-//! Memory: a slot's buffer is allocated the first time the slot is used and kept; an idle
-//! checker's task holds no buffer (its future is a few hundred bytes), so memory grows with the
-//! most probes ever in flight at once (at most the cap), not with the number of checkers. A task waiting for a slot takes one entry of the slots' waiter queue (its capacity
-//! stays at the most tasks that ever waited at once).
+//! Memory: idle checkers cost their verdict and their heap entry, nothing else, so a checker
+//! with 10,000 real servers pays per real server only for what it must remember. Buffers are
+//! allocated the first time that many probes run at once and kept (at most the cap).
+//! Due probes start earliest first; one that finds every slot taken starts late, never early.
 
-use super::executor::yield_now;
+use super::executor::Executor;
+use super::outcome::ProbeResult;
 use super::probe::{Check, Scratch};
 use super::verdict::{Action, RealServerVerdict};
 use crate::sys::{clock, reactor};
-use std::cell::{Cell, OnceCell, RefCell, RefMut};
-use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use crate::time::Instant;
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io;
+use std::rc::Rc;
 
 /// Probes in flight at once across the checker process (sockets and script children). Each
-/// costs one socket (or child) and one [`Scratch`] buffer. A checker waiting for a slot starts
-/// late, never early.
+/// costs one socket (or child) and one [`Scratch`] buffer.
 pub const MAX_IN_FLIGHT: usize = 32;
 
-/// The in-flight cap and the buffers that go with it: a semaphore whose permits are the
-/// buffers. Waiters are served first come, first served.
-#[derive(Debug)]
-pub struct Slots {
-    /// Allocated at a slot's first use: free slots are handed out last-freed first, so a
-    /// checker with few real servers never touches most of them.
-    buffers: Box<[OnceCell<Box<RefCell<Scratch>>>]>,
-    /// Indices of the buffers no slot holds.
-    free: RefCell<Vec<usize>>,
-    waiters: RefCell<Waiters>,
+/// A checker's next probe: when, which real server, which of its checkers. Ordered by time
+/// first (ties by server and checker, so the order is deterministic).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Due {
+    at: Instant,
+    server: u32,
+    checker: u16,
 }
 
-/// The queue of tasks waiting for a slot. An entry is addressed by its ticket (`head` is the
-/// front's); a waiter that gives up leaves `None` behind until it reaches the front.
-#[derive(Debug, Default)]
-struct Waiters {
-    queue: VecDeque<Option<Waker>>,
-    head: u64,
+/// A finished probe, with the buffer it ran in.
+struct Done {
+    server: u32,
+    checker: u16,
+    result: ProbeResult,
+    scratch: Box<Scratch>,
 }
 
-impl Waiters {
-    /// Drops given-up entries from the front, then wakes the front if a slot is free.
-    fn pass_on(&mut self, slot_free: bool) {
-        while let Some(None) = self.queue.front() {
-            self.queue.pop_front();
-            self.head += 1;
-        }
-        if slot_free {
-            if let Some(Some(waker)) = self.queue.front() {
-                waker.wake_by_ref();
+/// Every real server's checkers: when each is due, the probes running, and the verdicts.
+/// `checks[s][c]` is checker `c` of server `s` (`None`: left out, never run); `verdicts[s]` its
+/// verdict. The probes borrow the checks (`'a`).
+pub struct Runner<'a> {
+    checks: &'a [Box<[Option<Check>]>],
+    verdicts: Vec<RealServerVerdict>,
+    due: BinaryHeap<Reverse<Due>>,
+    tasks: Executor<'a>,
+    done: Rc<RefCell<Vec<Done>>>,
+    /// The turn's finished probes (swapped with `done`, so both keep their room).
+    finished: Vec<Done>,
+    /// Buffers of finished probes, for the next ones (boxed: a probe's task takes its 2.3 KiB
+    /// buffer by pointer).
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Scratch>>,
+    in_flight: usize,
+    cap: usize,
+    spread: Spread,
+}
+
+impl<'a> Runner<'a> {
+    /// Schedules every prepared checker at its verdict's first probe. `verdicts` pairs with
+    /// `checks` by index; `cap` is the in-flight limit (at least 1).
+    pub fn new(
+        checks: &'a [Box<[Option<Check>]>],
+        verdicts: Vec<RealServerVerdict>,
+        cap: usize,
+        spread: Spread,
+    ) -> Runner<'a> {
+        let mut due = Vec::new();
+        for (server, (checks, verdict)) in checks.iter().zip(&verdicts).enumerate() {
+            for (checker, (check, c)) in checks.iter().zip(verdict.checkers()).enumerate() {
+                if let (Some(_), Some(at), Ok(server), Ok(checker)) = (
+                    check,
+                    c.next_probe(),
+                    u32::try_from(server),
+                    u16::try_from(checker),
+                ) {
+                    due.push(Reverse(Due {
+                        at,
+                        server,
+                        checker,
+                    }));
+                }
             }
         }
-    }
-}
-
-impl Slots {
-    /// `count` slots; each allocates its buffer when first taken.
-    pub fn new(count: usize) -> Slots {
-        Slots {
-            buffers: (0..count).map(|_| OnceCell::new()).collect(),
-            free: RefCell::new((0..count).collect()),
-            waiters: RefCell::default(),
+        let cap = cap.max(1);
+        Runner {
+            checks,
+            verdicts,
+            due: BinaryHeap::from(due),
+            tasks: Executor::with_capacity(cap),
+            done: Rc::new(RefCell::new(Vec::with_capacity(cap))),
+            finished: Vec::with_capacity(cap),
+            spare: Vec::new(),
+            in_flight: 0,
+            cap,
+            spread,
         }
     }
 
-    /// Waits for a free slot.
-    pub fn acquire(&self) -> Acquire<'_> {
-        Acquire {
-            slots: self,
-            ticket: None,
+    pub fn verdicts(&self) -> &[RealServerVerdict] {
+        &self.verdicts
+    }
+
+    pub fn into_verdicts(self) -> Vec<RealServerVerdict> {
+        self.verdicts
+    }
+
+    /// Probes running now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// One turn at `now` (the reactor's clock): starts the probes that are due while slots are
+    /// free, polls the woken ones, and folds the finished ones into their verdicts, calling
+    /// `on_action(server, action)` for what the daemon must do.
+    pub fn turn(&mut self, now: Instant, on_action: &mut dyn FnMut(usize, Action)) {
+        self.start_due(now);
+        self.tasks.run_ready();
+        let mut finished = std::mem::take(&mut self.finished);
+        std::mem::swap(&mut *self.done.borrow_mut(), &mut finished);
+        for done in finished.drain(..) {
+            self.in_flight = self.in_flight.saturating_sub(1);
+            self.spare.push(done.scratch);
+            self.finish(now, done.server, done.checker, &done.result, on_action);
         }
+        self.finished = finished;
     }
 
-    fn take(&self) -> Option<Slot<'_>> {
-        let index = self.free.borrow_mut().pop()?;
-        // A slot gives its buffer back (its RefMut ends) before its index: a free index's
-        // buffer is never borrowed.
-        let scratch = self
-            .buffers
-            .get(index)
-            .map(|cell| cell.get_or_init(|| Box::new(RefCell::new(Scratch::default()))))
-            .and_then(|cell| cell.try_borrow_mut().ok());
-        Some(Slot {
-            scratch,
-            index,
-            slots: self,
-        })
+    /// When the loop must turn again: now if a probe was woken, else when the next probe is
+    /// due (if a slot is free for it: otherwise a finishing probe wakes the loop).
+    pub fn next_wake(&self) -> Option<Instant> {
+        if self.tasks.has_ready() {
+            return Some(reactor::now());
+        }
+        if self.in_flight >= self.cap {
+            return None;
+        }
+        self.due.peek().map(|Reverse(d)| d.at)
     }
 
-    fn has_free(&self) -> bool {
-        !self.free.borrow().is_empty()
-    }
-}
-
-/// The future of [`Slots::acquire`].
-#[derive(Debug)]
-pub struct Acquire<'a> {
-    slots: &'a Slots,
-    /// Place in the waiters' queue, once queued.
-    ticket: Option<u64>,
-}
-
-impl<'a> Future for Acquire<'a> {
-    type Output = Slot<'a>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Slot<'a>> {
-        let this = self.get_mut();
-        let slots = this.slots;
-        let mut waiters = slots.waiters.borrow_mut();
-        match this.ticket {
-            None => {
-                if waiters.queue.is_empty() {
-                    if let Some(slot) = slots.take() {
-                        return Poll::Ready(slot);
-                    }
-                }
-                this.ticket = Some(waiters.head + waiters.queue.len() as u64);
-                waiters.queue.push_back(Some(cx.waker().clone()));
-                Poll::Pending
+    fn start_due(&mut self, now: Instant) {
+        while self.in_flight < self.cap {
+            let Some(&Reverse(due)) = self.due.peek() else {
+                break;
+            };
+            if due.at > now {
+                break;
             }
-            Some(ticket) => {
-                if ticket == waiters.head {
-                    if let Some(slot) = slots.take() {
-                        waiters.queue.pop_front();
-                        waiters.head += 1;
-                        this.ticket = None;
-                        waiters.pass_on(slots.has_free());
-                        return Poll::Ready(slot);
-                    }
+            self.due.pop();
+            let (s, c) = (due.server as usize, usize::from(due.checker));
+            let (Some(verdict), Some(Some(check))) = (
+                self.verdicts.get_mut(s),
+                self.checks.get(s).and_then(|checks| checks.get(c)),
+            ) else {
+                continue;
+            };
+            let Some(request) = verdict.start_probe(c, now) else {
+                // Not due after all (cannot happen: the heap holds idle checkers only); keep
+                // it scheduled.
+                if let Some(at) = verdict.checkers().get(c).and_then(|v| v.next_probe()) {
+                    self.due.push(Reverse(Due { at, ..due }));
                 }
-                let at = usize::try_from(ticket.saturating_sub(waiters.head)).unwrap_or(usize::MAX);
-                if let Some(Some(waker)) = waiters.queue.get_mut(at) {
-                    if !waker.will_wake(cx.waker()) {
-                        *waker = cx.waker().clone();
-                    }
-                }
-                Poll::Pending
+                continue;
+            };
+            let mut scratch = self.spare.pop().unwrap_or_default();
+            let done = self.done.clone();
+            let nonce = self.spread.next();
+            self.in_flight += 1;
+            self.tasks.spawn(async move {
+                let result = check.run(request.url, nonce, &mut scratch).await;
+                done.borrow_mut().push(Done {
+                    server: due.server,
+                    checker: due.checker,
+                    result,
+                    scratch,
+                });
+            });
+        }
+    }
+
+    fn finish(
+        &mut self,
+        now: Instant,
+        server: u32,
+        checker: u16,
+        result: &ProbeResult,
+        on_action: &mut dyn FnMut(usize, Action),
+    ) {
+        let s = server as usize;
+        let c = usize::from(checker);
+        let Some(verdict) = self.verdicts.get_mut(s) else {
+            return;
+        };
+        let changed = verdict.handle_result(now, c, result);
+        let addr = self
+            .checks
+            .get(s)
+            .and_then(|checks| checks.get(c))
+            .and_then(Option::as_ref)
+            .map(|check| check.target.addr);
+        if let (Some(_), Some(addr)) = (changed, addr) {
+            match result {
+                Err(failure) => log::warn!("checker {c} of {addr}: down ({failure})"),
+                Ok(_) => log::info!("checker {c} of {addr}: up"),
             }
         }
-    }
-}
-
-impl Drop for Acquire<'_> {
-    fn drop(&mut self) {
-        let Some(ticket) = self.ticket else { return };
-        let mut waiters = self.slots.waiters.borrow_mut();
-        let at = usize::try_from(ticket.saturating_sub(waiters.head)).unwrap_or(usize::MAX);
-        if let Some(entry) = waiters.queue.get_mut(at) {
-            *entry = None;
+        while let Some(action) = verdict.poll_action() {
+            if let (Action::StillDown, Err(failure), Some(addr)) = (action, result, addr) {
+                log::warn!("checker {c} of {addr}: first check failed ({failure}); down as it started (alpha)");
+            }
+            on_action(s, action);
         }
-        // If it was at the front, its turn goes to the next.
-        waiters.pass_on(self.slots.has_free());
+        if let Some(at) = verdict.checkers().get(c).and_then(|v| v.next_probe()) {
+            self.due.push(Reverse(Due {
+                at,
+                server,
+                checker,
+            }));
+        }
     }
-}
 
-/// A held slot: room for one probe.
-#[derive(Debug)]
-pub struct Slot<'a> {
-    scratch: Option<RefMut<'a, Scratch>>,
-    index: usize,
-    slots: &'a Slots,
-}
-
-impl Slot<'_> {
-    /// The slot's buffer; `None` only if the pool's bookkeeping were broken.
-    pub fn scratch(&mut self) -> Option<&mut Scratch> {
-        self.scratch.as_deref_mut()
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.scratch = None;
-        self.slots.free.borrow_mut().push(self.index);
-        self.slots.waiters.borrow_mut().pass_on(true);
+    /// Runs until `deadline` on the reactor's clock (signals ignored): for tests and tools.
+    pub fn run_until(
+        &mut self,
+        deadline: Instant,
+        on_action: &mut dyn FnMut(usize, Action),
+    ) -> io::Result<()> {
+        reactor::refresh_now();
+        loop {
+            self.turn(reactor::now(), on_action);
+            if reactor::now() >= deadline {
+                return Ok(());
+            }
+            let until = self.next_wake().map_or(deadline, |at| at.min(deadline));
+            reactor::wait(Some(until))?;
+        }
     }
 }
 
@@ -207,216 +268,145 @@ impl Spread {
     }
 }
 
-/// Runs checker `index` of `verdict` forever, reporting the real server's actions to
-/// `on_action` (which may read the verdict, e.g. for its weight). Ends only if `index` names
-/// no checker.
-pub async fn run_checker(
-    verdict: &RefCell<RealServerVerdict>,
-    index: usize,
-    check: &Check,
-    slots: &Slots,
-    spread: &Spread,
-    on_action: &dyn Fn(Action),
-) {
-    loop {
-        let Some(due) = verdict
-            .borrow()
-            .checkers()
-            .get(index)
-            .and_then(|c| c.next_probe())
-        else {
-            return;
-        };
-        reactor::sleep_until(due).await;
-        let mut slot = slots.acquire().await;
-        let Some(request) = verdict.borrow_mut().start_probe(index, reactor::now()) else {
-            continue;
-        };
-        let result = match slot.scratch() {
-            // Boxed while it runs: inline, the largest probe's state (a few hundred bytes)
-            // would stay in every checker's task for its whole life, idle or not; boxed, it
-            // costs one allocation per probe, at most MAX_IN_FLIGHT at a time.
-            Some(scratch) => Box::pin(check.run(request.url, spread.next(), scratch)).await,
-            None => {
-                let addr = check.target.addr;
-                log::error!("checker slots out of step: probe of {addr} skipped");
-                Err(crate::check::outcome::Failure::Spawn)
-            }
-        };
-        drop(slot);
-        let changed = verdict
-            .borrow_mut()
-            .handle_result(reactor::now(), index, &result);
-        if changed.is_some() {
-            let addr = check.target.addr;
-            match result {
-                Err(failure) => log::warn!("checker {index} of {addr}: down ({failure})"),
-                Ok(_) => log::info!("checker {index} of {addr}: up"),
-            }
-        }
-        // The borrow ends before each call, so `on_action` may look at the verdict.
-        loop {
-            let action = verdict.borrow_mut().poll_action();
-            match action {
-                Some(action) => {
-                    if let (Action::StillDown, Err(failure)) = (action, &result) {
-                        let addr = check.target.addr;
-                        log::warn!("checker {index} of {addr}: first check failed ({failure}); down as it started (alpha)");
-                    }
-                    on_action(action)
-                }
-                None => break,
-            }
-        }
-        // A probe that ended without waiting (FILE_CHECK, SSL_GET) and is due again at once
-        // (a zero delay) must not keep the thread: the clock only moves between loop turns.
-        let due = verdict
-            .borrow()
-            .checkers()
-            .get(index)
-            .and_then(|c| c.next_probe());
-        if due.is_some_and(|due| due <= reactor::now()) {
-            yield_now().await;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::executor::block_on;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::task::Wake;
+    use crate::check::probe::{Kind, Target, UdpProbe};
+    use crate::check::timing::Timing;
+    use crate::check::verdict::{CheckerVerdict, Steps};
+    use crate::time::Micros;
+    use std::net::{SocketAddr, UdpSocket};
 
-    #[test]
-    fn slots_hand_out_their_buffers_and_take_them_back() {
-        let slots = Slots::new(2);
-        block_on(async {
-            let mut a = slots.acquire().await;
-            let b = slots.acquire().await;
-            a.scratch().unwrap().bytes[0] = 7;
-            assert!(slots.free.borrow().is_empty());
-            drop(a);
-            assert_eq!(slots.free.borrow().len(), 1);
-            let mut c = slots.acquire().await;
-            // The same buffer comes back.
-            assert_eq!(c.scratch().unwrap().bytes[0], 7);
-            drop((b, c));
-            assert_eq!(slots.free.borrow().len(), 2);
-        })
-        .unwrap();
-    }
-
-    #[test]
-    fn a_slot_allocates_its_buffer_at_first_use_only() {
-        let slots = Slots::new(32);
-        block_on(async {
-            let a = slots.acquire().await;
-            drop(a);
-            let b = slots.acquire().await;
-            drop(b);
-        })
-        .unwrap();
-        // Taken twice, one at a time: one buffer.
-        let allocated = slots.buffers.iter().filter(|b| b.get().is_some()).count();
-        assert_eq!(allocated, 1);
-    }
-
-    /// Polls `f` once with a waker that counts its wakes.
-    fn poll_counting<F: Future + Unpin>(f: &mut F, wakes: &Arc<Count>) -> Poll<F::Output> {
-        let waker = Waker::from(wakes.clone());
-        Pin::new(f).poll(&mut Context::from_waker(&waker))
-    }
-
-    #[derive(Default)]
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn waiters_are_served_in_order_and_a_dropped_waiter_passes_its_turn() {
-        let slots = Slots::new(1);
-        let (wa, wb, wc) = (Arc::default(), Arc::default(), Arc::<Count>::default());
-        let mut first = slots.acquire();
-        let Poll::Ready(held) = poll_counting(&mut first, &wa) else {
-            panic!("a free slot is taken at once")
-        };
-        let mut b = slots.acquire();
-        let mut c = slots.acquire();
-        assert!(poll_counting(&mut b, &wb).is_pending());
-        assert!(poll_counting(&mut c, &wc).is_pending());
-        drop(held);
-        // b is first in line: woken; c is not.
-        assert_eq!(wb.0.load(Ordering::SeqCst), 1);
-        assert_eq!(wc.0.load(Ordering::SeqCst), 0);
-        // c cannot jump the queue while b has not taken its slot.
-        assert!(poll_counting(&mut c, &wc).is_pending());
-        // b gives up: c's turn.
-        drop(b);
-        assert_eq!(wc.0.load(Ordering::SeqCst), 1);
-        let Poll::Ready(held) = poll_counting(&mut c, &wc) else {
-            panic!("c takes the freed slot")
-        };
-        // A newcomer while nobody waits takes a slot at once after the release.
-        drop(held);
-        assert!(slots.waiters.borrow().queue.is_empty());
-        let mut d = slots.acquire();
-        assert!(poll_counting(&mut d, &wa).is_ready());
-    }
-
-    #[test]
-    fn an_alpha_checkers_first_failure_reaches_the_daemon_once() {
-        use crate::check::executor::Executor;
-        use crate::check::probe::{Kind, Target};
-        use crate::check::timing::Timing;
-        use crate::check::verdict::{CheckerVerdict, Steps};
-        use crate::time::Micros;
-        // A port nobody listens on: each connect is refused at once.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port");
-        let check = Check {
-            target: Target::to(port),
-            timeout: Micros(500_000),
-            kind: Kind::Tcp,
-        };
-        let timing = Timing {
+    fn timing(alpha: bool) -> Timing {
+        Timing {
             delay_loop: Micros(50_000),
             connect_timeout: Micros(500_000),
             retry: 1,
             delay_before_retry: Micros(10_000),
             warmup: Micros(0),
-            alpha: true,
-        };
-        let now = clock::now();
-        let verdict = RefCell::new(RealServerVerdict::new(
+            alpha,
+        }
+    }
+
+    /// A port nobody listens on: each connect is refused at once.
+    fn refused_port() -> SocketAddr {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+    }
+
+    fn tcp(addr: SocketAddr) -> Check {
+        Check {
+            target: Target::to(addr),
+            timeout: Micros(500_000),
+            kind: Kind::Tcp,
+        }
+    }
+
+    fn one_checker(timing: Timing, first_at: Instant) -> RealServerVerdict {
+        RealServerVerdict::new(
             1,
-            vec![CheckerVerdict::new(timing, Steps::One, now, 0)],
-        ));
-        let actions = RefCell::new(Vec::new());
-        let record = |a: Action| actions.borrow_mut().push(a);
-        let (slots, spread) = (Slots::new(1), Spread::new(1));
-        let mut tasks = Executor::new();
-        let task = run_checker(&verdict, 0, &check, &slots, &spread, &record);
-        // What every real server's checker keeps for its life (536 bytes with the probe's
-        // state inline).
-        assert!(
-            std::mem::size_of_val(&task) <= 256,
-            "{} bytes",
-            std::mem::size_of_val(&task)
-        );
-        tasks.spawn(task);
+            vec![CheckerVerdict::new(timing, Steps::One, first_at, 0)],
+        )
+    }
+
+    #[test]
+    fn an_alpha_checkers_first_failure_reaches_the_daemon_once() {
+        let checks = [Box::from([Some(tcp(refused_port()))])];
+        let now = clock::now();
+        let verdicts = vec![one_checker(timing(true), now)];
+        let mut runner = Runner::new(&checks, verdicts, 1, Spread::new(1));
+        let mut actions = Vec::new();
         // Four or five probes: the first failure only is reported.
         let until = reactor::refresh_now() + Micros(230_000);
-        tasks.run_until(until).expect("reactor");
-        drop(tasks);
-        assert_eq!(actions.into_inner(), [Action::StillDown]);
-        assert!(!verdict.borrow().alive());
+        runner
+            .run_until(until, &mut |s, a| actions.push((s, a)))
+            .expect("reactor");
+        assert_eq!(actions, [(0, Action::StillDown)]);
+        assert!(!runner.verdicts()[0].alive());
+    }
+
+    #[test]
+    fn due_probes_start_earliest_first_one_slot_at_a_time() {
+        let refused = refused_port();
+        let checks: Vec<Box<[Option<Check>]>> =
+            (0..3).map(|_| Box::from([Some(tcp(refused))])).collect();
+        let now = reactor::refresh_now();
+        let t = Timing {
+            retry: 0,
+            delay_loop: Micros(10_000_000),
+            ..timing(false)
+        };
+        // Server 2 is due first, then 0, then 1.
+        let verdicts = vec![
+            one_checker(t, now + Micros(20_000)),
+            one_checker(t, now + Micros(40_000)),
+            one_checker(t, now),
+        ];
+        let mut runner = Runner::new(&checks, verdicts, 1, Spread::new(1));
+        let mut actions = Vec::new();
+        runner
+            .run_until(now + Micros(150_000), &mut |s, a| actions.push((s, a)))
+            .expect("reactor");
+        assert_eq!(
+            actions,
+            [(2, Action::Down), (0, Action::Down), (1, Action::Down)]
+        );
+        // Down, each is due again after delay_loop: nothing runs now.
+        assert_eq!(runner.in_flight(), 0);
+        assert!(runner
+            .next_wake()
+            .is_some_and(|at| at >= now + Micros(10_000_000)));
+    }
+
+    #[test]
+    fn the_cap_bounds_probes_and_buffers_whatever_the_number_of_checkers() {
+        // A UDP_CHECK that needs a reply from a socket that never answers: each probe runs
+        // until its timeout.
+        let silent = UdpSocket::bind("127.0.0.1:0").expect("udp socket");
+        let addr = silent.local_addr().expect("address");
+        let check = Check {
+            target: Target::to(addr),
+            timeout: Micros(300_000),
+            kind: Kind::Udp(Box::new(UdpProbe {
+                payload: None,
+                require_reply: Some(Box::from([])),
+                min_reply_length: 0,
+                max_reply_length: 255,
+            })),
+        };
+        let checks: Vec<Box<[Option<Check>]>> =
+            (0..10).map(|_| Box::from([Some(check.clone())])).collect();
+        let now = reactor::refresh_now();
+        let verdicts = (0..10).map(|_| one_checker(timing(false), now)).collect();
+        let mut runner = Runner::new(&checks, verdicts, 3, Spread::new(1));
+        let mut actions = 0;
+        runner.turn(now, &mut |_, _| actions += 1);
+        assert_eq!(runner.in_flight(), 3);
+        runner
+            .run_until(now + Micros(100_000), &mut |_, _| actions += 1)
+            .expect("reactor");
+        assert_eq!(
+            runner.in_flight(),
+            3,
+            "the first three still wait for replies"
+        );
+        assert_eq!(actions, 0);
+        // Three buffers, in the probes; none spare.
+        assert!(runner.spare.is_empty());
+        runner
+            .run_until(now + Micros(450_000), &mut |_, _| actions += 1)
+            .expect("reactor");
+        // The first three timed out (their retry is pending), the next three run in their
+        // buffers.
+        assert_eq!(runner.in_flight(), 3);
+        assert!(runner.spare.len() <= 3);
+        drop(silent);
+    }
+
+    #[test]
+    fn an_idle_checker_costs_a_sixteen_byte_heap_entry() {
+        assert_eq!(std::mem::size_of::<Reverse<Due>>(), 16);
     }
 
     #[test]

@@ -18,9 +18,8 @@ use super::link::{
 };
 use super::notify::Notifier;
 use super::{Options, PidFile};
-use crate::check::executor::Executor;
 use crate::check::probe::{Check, Context};
-use crate::check::run::{run_checker, Slots, Spread, MAX_IN_FLIGHT};
+use crate::check::run::{Runner, Spread, MAX_IN_FLIGHT};
 use crate::check::verdict::{Action, RealServerVerdict};
 use crate::config::model::{Config, RealServer, VirtualServer};
 use crate::lvs::diff::apply;
@@ -33,7 +32,6 @@ use crate::sys::script::{Child, UserDb};
 use crate::time::Micros;
 use crate::wire::ipvs::ServiceKey;
 use log::{error, info, warn};
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
@@ -86,7 +84,7 @@ pub fn run_child(mut link: Link, opts: Options) -> i32 {
             users: &users,
             opts: &opts,
         };
-        match round.run(&config, &health, &previous, carry) {
+        match round.run(&mut config, &health, &previous, carry) {
             Ok(End::Stop) => return 0,
             Ok(End::Reload {
                 config: new,
@@ -149,11 +147,13 @@ impl Round<'_> {
     /// `carry` what else the round before a reload left.
     fn run(
         &mut self,
-        config: &Config,
+        config: &mut Config,
         resume: &[Health],
         previous: &[ServiceKey],
         carry: Carry,
     ) -> Result<End, String> {
+        let config_to_strip = &mut *config;
+        let config: &Config = config_to_strip;
         let users = self.users;
         let owned = owned_keys(config);
         let mut managed = owned.clone();
@@ -217,75 +217,80 @@ impl Round<'_> {
             .iter()
             .map(|vs| vs.real_servers.len())
             .sum();
-        let mut servers = Vec::with_capacity(real_servers);
-        for (v, vs) in config.virtual_servers.iter().enumerate() {
-            for (r, rs) in vs.real_servers.iter().enumerate() {
+        let mut verdicts = Vec::with_capacity(real_servers);
+        let mut checks: Vec<Box<[Option<Check>]>> = Vec::with_capacity(real_servers);
+        for vs in &config.virtual_servers {
+            for rs in &vs.real_servers {
                 let mut verdict =
                     RealServerVerdict::from_config(vs, rs, now, &mut || spread.next());
                 if let Some(h) = find_health(resume, vs, rs) {
                     verdict.resume(&h.checkers);
                 }
-                let checks: Vec<Option<Check>> = rs
-                    .checkers
-                    .iter()
-                    .map(|c| match Check::prepare(vs, rs, c, &cx) {
-                        Ok(check) => Some(check),
-                        Err(e) => {
-                            error!(
-                                "real server {}:{}: checker left out: {e:?}",
-                                rs.addr, rs.port
-                            );
-                            None
-                        }
-                    })
-                    .collect();
-                servers.push((v, r, RefCell::new(verdict), checks));
+                verdicts.push(verdict);
+                checks.push(
+                    rs.checkers
+                        .iter()
+                        .map(|c| match Check::prepare(vs, rs, c, &cx) {
+                            Ok(check) => Some(check),
+                            Err(e) => {
+                                error!(
+                                    "real server {}:{}: checker left out: {e:?}",
+                                    rs.addr, rs.port
+                                );
+                                None
+                            }
+                        })
+                        .collect(),
+                );
             }
         }
-
-        let slots = Slots::new(MAX_IN_FLIGHT);
-        // Each checker queues at most a couple of actions per probe, and the loop drains them after
-        // every round of polling: the queue's length is bounded by the number of checkers.
-        let actions = RefCell::new(VecDeque::<(usize, usize, Action)>::new());
-        let checkers = servers.iter().map(|s| s.3.len()).sum::<usize>();
-        let mut tasks = Executor::with_capacity(checkers);
-        for (v, r, verdict, checks) in &servers {
-            for (index, check) in checks.iter().enumerate() {
-                let Some(check) = check else { continue };
-                let (v, r) = (*v, *r);
-                let (slots, spread, actions) = (&slots, &spread, &actions);
-                tasks.spawn(async move {
-                    let report = move |action| actions.borrow_mut().push_back((v, r, action));
-                    run_checker(verdict, index, check, slots, spread, &report).await;
-                });
+        // The checkers' settings live on in `checks` and the verdicts; the config keeps the
+        // rest of each real server (IPVS, notify scripts, reload matching). A reload brings
+        // a whole new config.
+        for vs in &mut config_to_strip.virtual_servers {
+            for rs in &mut vs.real_servers {
+                rs.checkers = Vec::new();
             }
         }
-        actions.borrow_mut().reserve(2 * checkers);
+        let config: &Config = config_to_strip;
+        let mut runner = Runner::new(&checks, verdicts, MAX_IN_FLIGHT, spread);
+        // A turn queues at most a couple of actions per finished probe.
+        let mut actions = VecDeque::<(usize, Action)>::with_capacity(2 * MAX_IN_FLIGHT);
 
         let mut next_tick = reactor::now() + TICK;
         // The real servers whose state changed this loop turn, reported to the watchdog at the
         // end of the turn, so that a restarted child resumes from the latest state.
         let mut changed: Vec<usize> = Vec::new();
-        let index_of: Vec<usize> = {
-            let mut first = Vec::with_capacity(config.virtual_servers.len());
-            let mut n = 0;
-            for vs in &config.virtual_servers {
-                first.push(n);
-                n += vs.real_servers.len();
-            }
-            first
+        // Where each virtual server's real servers end among the runner's servers.
+        let end_of: Vec<usize> = config
+            .virtual_servers
+            .iter()
+            .scan(0, |n, vs| {
+                *n += vs.real_servers.len();
+                Some(*n)
+            })
+            .collect();
+        // Server k is real server r of virtual server v: the first whose end is past k.
+        let place = |k: usize| {
+            let v = end_of.partition_point(|&end| end <= k);
+            let len = config
+                .virtual_servers
+                .get(v)
+                .map_or(0, |vs| vs.real_servers.len());
+            let first = end_of.get(v).map_or(k, |&end| end - len);
+            (v, k - first)
         };
         self.parent
-            .send(&ToParent::Health(health_report(config, &servers)));
+            .send(&ToParent::Health(health_report(config, runner.verdicts())));
         self.parent.beat(reactor::now());
         // Set-up ran code and stack the loop will not.
         crate::sys::process::release_start_up_pages();
         let end = loop {
-            tasks.run_ready();
-            loop {
-                // The borrow ends before the action is handled.
-                let next = actions.borrow_mut().pop_front();
-                let Some((v, r, action)) = next else { break };
+            runner.turn(reactor::now(), &mut |k, action| {
+                actions.push_back((k, action))
+            });
+            while let Some((k, action)) = actions.pop_front() {
+                let (v, r) = place(k);
                 let rs = &config.virtual_servers[v].real_servers[r];
                 let (alive, weight) = match action {
                     Action::Up { weight } | Action::Weight(weight) => (true, weight),
@@ -314,7 +319,6 @@ impl Round<'_> {
                     let ops = diff(&wanted, &current, &keys);
                     apply_ops(self.ipvs, &mut current, ops);
                 }
-                let k = index_of[v] + r;
                 if !changed.contains(&k) {
                     changed.push(k);
                 }
@@ -322,8 +326,10 @@ impl Round<'_> {
             if !changed.is_empty() {
                 let records = changed
                     .drain(..)
-                    .filter_map(|k| servers.get(k))
-                    .map(|s| health_of(config, s))
+                    .filter_map(|k| {
+                        let (v, r) = place(k);
+                        Some(health_of(config, v, r, runner.verdicts().get(k)?))
+                    })
                     .collect();
                 self.parent.send(&ToParent::HealthChanged(records));
             }
@@ -334,11 +340,10 @@ impl Round<'_> {
             }
             self.parent.beat(now);
             // Tasks woken while the others ran must run before the loop sleeps.
-            let until = if tasks.has_ready() {
-                now
-            } else {
-                next_tick.min(self.parent.next_deadline())
-            };
+            let mut until = next_tick.min(self.parent.next_deadline());
+            if let Some(at) = runner.next_wake() {
+                until = until.min(at);
+            }
             let signals = match reactor::wait(Some(until)) {
                 Ok(signals) => signals,
                 Err(e) => break Err(format!("event loop: {e}")),
@@ -381,8 +386,8 @@ impl Round<'_> {
                 }
             }
         };
-        let report = health_report(config, &servers);
-        drop(tasks);
+        let report = health_report(config, runner.verdicts());
+        drop(runner);
         match end {
             Ok(Some(new)) => {
                 info!(
@@ -493,20 +498,22 @@ fn initial_health(config: &Config, records: &[Health]) -> (HealthState, usize) {
     (state, resumed)
 }
 
-type Servers = Vec<(usize, usize, RefCell<RealServerVerdict>, Vec<Option<Check>>)>;
-
-/// Every real server's state, for the watchdog (a restarted child resumes from it).
-fn health_report(config: &Config, servers: &Servers) -> Vec<Health> {
-    servers.iter().map(|s| health_of(config, s)).collect()
+/// Every real server's health, in config order (`verdicts` pairs with the real servers).
+fn health_report(config: &Config, verdicts: &[RealServerVerdict]) -> Vec<Health> {
+    let places = config
+        .virtual_servers
+        .iter()
+        .enumerate()
+        .flat_map(|(v, vs)| (0..vs.real_servers.len()).map(move |r| (v, r)));
+    places
+        .zip(verdicts)
+        .map(|((v, r), verdict)| health_of(config, v, r, verdict))
+        .collect()
 }
 
-fn health_of(
-    config: &Config,
-    (v, r, verdict, _): &(usize, usize, RefCell<RealServerVerdict>, Vec<Option<Check>>),
-) -> Health {
-    let vs = &config.virtual_servers[*v];
-    let rs = &vs.real_servers[*r];
-    let verdict = verdict.borrow();
+fn health_of(config: &Config, v: usize, r: usize, verdict: &RealServerVerdict) -> Health {
+    let vs = &config.virtual_servers[v];
+    let rs = &vs.real_servers[r];
     Health {
         virtual_server: vs_label(vs),
         real_server: SocketAddr::new(rs.addr, rs.port),

@@ -722,10 +722,10 @@ fn real_server(addr: SocketAddr, checkers: Vec<Checker>) -> RealServer {
         uthreshold: None,
         lthreshold: None,
         virtualhost: None,
-        notify_up: None,
-        notify_down: None,
+        notify_up: Default::default(),
+        notify_down: Default::default(),
         smtp_alert: false,
-        timing: CheckTiming::default(),
+        timing: Default::default(),
         checkers,
     }
 }

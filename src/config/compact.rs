@@ -46,9 +46,114 @@ pub fn decode_micros(v: u64) -> Option<u64> {
     }
 }
 
+/// A field that is nearly always its default value, kept in a box only when it is not: one
+/// pointer where the value takes 32 to 80 bytes (a real server's check timing and notify
+/// commands are memory per real server, and a checker may have 10,000 of them). Reads see the
+/// value, or the default; a write through `DerefMut` boxes it. Serialized as the value itself,
+/// so the binary config does not change.
+#[derive(Clone)]
+pub struct Sparse<T: SparseDefault>(Option<Box<T>>);
+
+/// A type with a default value that lives for the whole program, for [`Sparse`] to lend.
+pub trait SparseDefault: Default + PartialEq + Sized + 'static {
+    fn default_ref() -> &'static Self;
+}
+
+impl<T: SparseDefault> Sparse<T> {
+    pub fn new(value: T) -> Sparse<T> {
+        if value == T::default() {
+            Sparse(None)
+        } else {
+            Sparse(Some(Box::new(value)))
+        }
+    }
+}
+
+impl<T: SparseDefault> Default for Sparse<T> {
+    fn default() -> Self {
+        Sparse(None)
+    }
+}
+
+impl<T: SparseDefault> From<T> for Sparse<T> {
+    fn from(value: T) -> Self {
+        Sparse::new(value)
+    }
+}
+
+impl<T: SparseDefault> std::ops::Deref for Sparse<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        self.0.as_deref().unwrap_or_else(|| T::default_ref())
+    }
+}
+
+impl<T: SparseDefault> std::ops::DerefMut for Sparse<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.get_or_insert_with(Default::default)
+    }
+}
+
+impl<T: SparseDefault> PartialEq for Sparse<T> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: SparseDefault + Eq> Eq for Sparse<T> {}
+
+impl<T: SparseDefault + std::fmt::Debug> std::fmt::Debug for Sparse<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl<T: SparseDefault + Serialize> Serialize for Sparse<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
+impl<'de, T: SparseDefault + Deserialize<'de>> Deserialize<'de> for Sparse<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Sparse::new)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    struct Pair(Option<u32>, Option<u32>);
+
+    impl SparseDefault for Pair {
+        fn default_ref() -> &'static Self {
+            static DEFAULT: Pair = Pair(None, None);
+            &DEFAULT
+        }
+    }
+
+    #[test]
+    fn sparse_boxes_only_what_is_not_the_default_and_serializes_as_the_value() {
+        let mut a = Sparse::<Pair>::default();
+        assert_eq!(*a, Pair(None, None));
+        assert!(a.0.is_none());
+        a.1 = Some(7);
+        assert_eq!(*a, Pair(None, Some(7)));
+        assert!(a.0.is_some());
+        assert_eq!(Sparse::new(Pair::default()), Sparse::default());
+        assert!(Sparse::new(Pair::default()).0.is_none());
+        // The same bytes as the plain value, both ways.
+        let bytes = postcard::to_allocvec(&a).unwrap();
+        assert_eq!(bytes, postcard::to_allocvec(&Pair(None, Some(7))).unwrap());
+        let back: Sparse<Pair> = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, a);
+        let plain = postcard::to_allocvec(&Pair::default()).unwrap();
+        let back: Sparse<Pair> = postcard::from_bytes(&plain).unwrap();
+        assert!(back.0.is_none());
+    }
 
     #[test]
     fn micros_round_trip() {

@@ -1,6 +1,7 @@
 //! The typed configuration every part of keeplite runs from. Field names keep keepalived's
 //! keyword spelling; newtypes refuse out-of-range values even when decoded from a binary config.
 
+use super::compact::{Sparse, SparseDefault};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -636,6 +637,27 @@ pub struct CheckTiming {
     pub alpha: Option<bool>,
 }
 
+impl SparseDefault for CheckTiming {
+    fn default_ref() -> &'static Self {
+        static DEFAULT: CheckTiming = CheckTiming {
+            delay_loop: None,
+            connect_timeout: None,
+            retry: None,
+            delay_before_retry: None,
+            warmup: None,
+            alpha: None,
+        };
+        &DEFAULT
+    }
+}
+
+impl SparseDefault for Option<Command> {
+    fn default_ref() -> &'static Self {
+        static NONE: Option<Command> = None;
+        &NONE
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SchedulerFlags {
     pub flag_1: bool,
@@ -700,11 +722,12 @@ pub struct RealServer {
     pub uthreshold: Option<u32>,
     pub lthreshold: Option<u32>,
     pub virtualhost: Option<String>,
-    pub notify_up: Option<Command>,
-    pub notify_down: Option<Command>,
+    /// Sparse (boxed when set): these are memory per real server.
+    pub notify_up: Sparse<Option<Command>>,
+    pub notify_down: Sparse<Option<Command>>,
     pub smtp_alert: bool,
     #[serde(with = "super::compact::compact_default")]
-    pub timing: CheckTiming,
+    pub timing: Sparse<CheckTiming>,
     pub checkers: Vec<Checker>,
 }
 

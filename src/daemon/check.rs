@@ -223,7 +223,7 @@ impl Round<'_> {
             for rs in &vs.real_servers {
                 let mut verdict =
                     RealServerVerdict::from_config(vs, rs, now, &mut || spread.next());
-                if let Some(h) = find_health(resume, vs, rs) {
+                if let Some(h) = find_health(resume, verdicts.len(), vs, rs) {
                     verdict.resume(&h.checkers);
                 }
                 verdicts.push(verdict);
@@ -261,27 +261,9 @@ impl Round<'_> {
         // The real servers whose state changed this loop turn, reported to the watchdog at the
         // end of the turn, so that a restarted child resumes from the latest state.
         let mut changed: Vec<usize> = Vec::new();
-        // Where each virtual server's real servers end among the runner's servers.
-        let end_of: Vec<usize> = config
-            .virtual_servers
-            .iter()
-            .scan(0, |n, vs| {
-                *n += vs.real_servers.len();
-                Some(*n)
-            })
-            .collect();
-        // Server k is real server r of virtual server v: the first whose end is past k.
-        let place = |k: usize| {
-            let v = end_of.partition_point(|&end| end <= k);
-            let len = config
-                .virtual_servers
-                .get(v)
-                .map_or(0, |vs| vs.real_servers.len());
-            let first = end_of.get(v).map_or(k, |&end| end - len);
-            (v, k - first)
-        };
-        self.parent
-            .send(&ToParent::Health(health_report(config, runner.verdicts())));
+        let places = Places::new(config);
+        let place = |k: usize| places.of(k);
+        send_health(self.parent, config, runner.verdicts());
         self.parent.beat(reactor::now());
         // Set-up ran code and stack the loop will not.
         crate::sys::process::release_start_up_pages();
@@ -455,8 +437,11 @@ pub fn vs_label(vs: &VirtualServer) -> String {
     }
 }
 
+/// The record of `rs` in `vs`, which is real server `k` in config order: a restarted child
+/// finds it at `k` (the report is in config order), so the search is for reloads only.
 fn find_health<'h>(
     records: &'h [Health],
+    k: usize,
     vs: &VirtualServer,
     rs: &RealServer,
 ) -> Option<&'h Health> {
@@ -465,9 +450,11 @@ fn find_health<'h>(
     }
     let label = vs_label(vs);
     let addr = SocketAddr::new(rs.addr, rs.port);
+    let matches = |h: &&Health| h.real_server == addr && h.virtual_server == label;
     records
-        .iter()
-        .find(|h| h.real_server == addr && h.virtual_server == label)
+        .get(k)
+        .filter(matches)
+        .or_else(|| records.iter().find(matches))
 }
 
 /// The health to start from: the resumed records where they match (same virtual server, real
@@ -475,9 +462,11 @@ fn find_health<'h>(
 fn initial_health(config: &Config, records: &[Health]) -> (HealthState, usize) {
     let mut state = HealthState::initial(config);
     let mut resumed = 0;
+    let mut k = 0;
     for (v, vs) in config.virtual_servers.iter().enumerate() {
         for (r, rs) in vs.real_servers.iter().enumerate() {
-            let Some(h) = find_health(records, vs, rs) else {
+            k += 1;
+            let Some(h) = find_health(records, k - 1, vs, rs) else {
                 continue;
             };
             if h.checkers.len() != rs.checkers.len() {
@@ -500,6 +489,13 @@ fn initial_health(config: &Config, records: &[Health]) -> (HealthState, usize) {
 
 /// Every real server's health, in config order (`verdicts` pairs with the real servers).
 fn health_report(config: &Config, verdicts: &[RealServerVerdict]) -> Vec<Health> {
+    health_records(config, verdicts).collect()
+}
+
+fn health_records<'c>(
+    config: &'c Config,
+    verdicts: &'c [RealServerVerdict],
+) -> impl Iterator<Item = Health> + 'c {
     let places = config
         .virtual_servers
         .iter()
@@ -508,7 +504,61 @@ fn health_report(config: &Config, verdicts: &[RealServerVerdict]) -> Vec<Health>
     places
         .zip(verdicts)
         .map(|((v, r), verdict)| health_of(config, v, r, verdict))
-        .collect()
+}
+
+/// Where the runner's server `k` is in the config: real servers numbered in config order.
+struct Places {
+    /// Per virtual server, the number of real servers up to and including its own.
+    end_of: Vec<usize>,
+}
+
+impl Places {
+    fn new(config: &Config) -> Places {
+        let end_of = config
+            .virtual_servers
+            .iter()
+            .scan(0, |n, vs| {
+                *n += vs.real_servers.len();
+                Some(*n)
+            })
+            .collect();
+        Places { end_of }
+    }
+
+    /// (virtual server, real server) of server `k`: the first virtual server whose real
+    /// servers end past `k` (empty ones end where the previous did, so they are skipped).
+    fn of(&self, k: usize) -> (usize, usize) {
+        let v = self.end_of.partition_point(|&end| end <= k);
+        let first = match v {
+            0 => 0,
+            _ => self.end_of.get(v - 1).copied().unwrap_or(0),
+        };
+        (v, k - first)
+    }
+}
+
+/// Real servers per message of the start's health report.
+const HEALTH_CHUNK: usize = 256;
+
+/// The start's health report, [`HEALTH_CHUNK`] real servers a message: built whole, the report
+/// of 10,000 real servers is a megabyte of small allocations made last and freed at once,
+/// which the allocator keeps for the life of the child.
+fn send_health(parent: &mut ParentLink, config: &Config, verdicts: &[RealServerVerdict]) {
+    let mut records = health_records(config, verdicts);
+    let mut first = true;
+    loop {
+        let chunk: Vec<Health> = records.by_ref().take(HEALTH_CHUNK).collect();
+        let last = chunk.len() < HEALTH_CHUNK;
+        if first {
+            parent.send(&ToParent::Health(chunk));
+        } else if !chunk.is_empty() {
+            parent.send(&ToParent::HealthMore(chunk));
+        }
+        first = false;
+        if last {
+            return;
+        }
+    }
 }
 
 fn health_of(config: &Config, v: usize, r: usize, verdict: &RealServerVerdict) -> Health {
@@ -715,6 +765,62 @@ mod tests {
             real_server 192.168.1.5 443 { TCP_CHECK { } }
             real_server 192.168.1.6 443 { TCP_CHECK { alpha } }
         }";
+
+    /// `counts[v]` real servers with a TCP_CHECK in virtual server v.
+    fn servers(counts: &[usize]) -> Config {
+        let mut text = String::new();
+        for (v, &n) in counts.iter().enumerate() {
+            text += &format!("virtual_server 10.0.0.{} 80 {{\n protocol TCP\n", v + 1);
+            for r in 0..n {
+                text += &format!(
+                    " real_server 10.{v}.{}.{} 80 {{ TCP_CHECK {{ }} }}\n",
+                    r / 250,
+                    r % 250 + 1
+                );
+            }
+            text += "}\n";
+        }
+        config(&text)
+    }
+
+    #[test]
+    fn places_number_real_servers_in_config_order_across_empty_virtual_servers() {
+        // The parser drops empty virtual servers; a config built otherwise may have them.
+        let mut c = servers(&[2, 1, 3, 1, 1]);
+        c.virtual_servers[1].real_servers.clear();
+        c.virtual_servers[3].real_servers.clear();
+        let places = Places::new(&c);
+        let all: Vec<(usize, usize)> = (0..6).map(|k| places.of(k)).collect();
+        assert_eq!(all, [(0, 0), (0, 1), (2, 0), (2, 1), (2, 2), (4, 0)]);
+    }
+
+    #[test]
+    fn the_start_health_report_goes_in_chunks_the_watchdog_puts_together() {
+        use super::super::link::Resume;
+        use std::os::unix::net::UnixStream;
+        let c = servers(&[300, 1, 300]);
+        let now = reactor::refresh_now();
+        let verdicts: Vec<RealServerVerdict> = c
+            .virtual_servers
+            .iter()
+            .flat_map(|vs| vs.real_servers.iter().map(move |rs| (vs, rs)))
+            .map(|(vs, rs)| RealServerVerdict::from_config(vs, rs, now, &mut || 0))
+            .collect();
+        let (ours, theirs) = UnixStream::pair().expect("socketpair");
+        let mut parent = ParentLink::new(Link::new(ours).expect("link"));
+        send_health(&mut parent, &c, &verdicts);
+        drop(parent);
+        let mut watchdog = Link::new(theirs).expect("link");
+        let mut resume = Resume::default();
+        let mut messages = 0;
+        while let Ok(m) = watchdog.recv_blocking::<ToParent>() {
+            messages += 1;
+            super::super::watchdog::keep(&mut resume, m);
+        }
+        assert_eq!(messages, 3, "601 records in chunks of {HEALTH_CHUNK}");
+        assert_eq!(resume.health, health_report(&c, &verdicts));
+        assert_eq!(resume.health.len(), 601);
+    }
 
     fn start(c: &Config) -> (Lvs, Vec<Event>) {
         Lvs::start(c, HealthState::initial(c))

@@ -79,8 +79,11 @@ pub enum ToParent {
     /// counter moved, and before an advert would go further past the last report than a
     /// resumed master skips.
     AhSequences(Vec<AhCounter>),
-    /// Every real server's health (at start and after a reload: replaces what the parent had).
+    /// Every real server's health (at start and after a reload: replaces what the parent had),
+    /// or its first part, the rest following in `HealthMore` messages.
     Health(Vec<Health>),
+    /// The next part of the report `Health` started (appended).
+    HealthMore(Vec<Health>),
     /// The real servers whose health just changed (merged into what the parent has).
     HealthChanged(Vec<Health>),
     Status(ChildStatus),

@@ -220,8 +220,8 @@ impl Notifier {
         let vs_at = |v: usize| config.virtual_servers.get(v);
         let rs_at = |v: usize, r: usize| vs_at(v).and_then(|vs| vs.real_servers.get(r));
         let command = match event {
-            Event::RealServerUp { vs, rs } => rs_at(vs, rs).map(|rs| &rs.notify_up),
-            Event::RealServerDown { vs, rs } => rs_at(vs, rs).map(|rs| &rs.notify_down),
+            Event::RealServerUp { vs, rs } => rs_at(vs, rs).map(|rs| &*rs.notify_up),
+            Event::RealServerDown { vs, rs } => rs_at(vs, rs).map(|rs| &*rs.notify_down),
             Event::QuorumUp { vs } => vs_at(vs).map(|vs| &vs.quorum_up),
             Event::QuorumDown { vs } => vs_at(vs).map(|vs| &vs.quorum_down),
         };

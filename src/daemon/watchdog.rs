@@ -667,11 +667,12 @@ impl Watchdog {
 }
 
 /// Keeps what a child reports for its successor; other messages are not state.
-fn keep(resume: &mut Resume, message: ToParent) {
+pub(super) fn keep(resume: &mut Resume, message: ToParent) {
     match message {
         ToParent::Masters(masters) => resume.masters = masters,
         ToParent::AhSequences(counters) => resume.ah_sequences = counters,
         ToParent::Health(health) => resume.health = health,
+        ToParent::HealthMore(more) => resume.health.extend(more),
         ToParent::HealthChanged(changed) => {
             for h in changed {
                 let known = resume.health.iter_mut().find(|k| {

@@ -867,10 +867,10 @@ fn real_server(cx: &mut Cx, s: &Statement, key: &ServiceKey) -> Option<RealServe
         uthreshold: None,
         lthreshold: None,
         virtualhost: None,
-        notify_up: None,
-        notify_down: None,
+        notify_up: Default::default(),
+        notify_down: Default::default(),
         smtp_alert: false,
-        timing: CheckTiming::default(),
+        timing: Default::default(),
         checkers: Vec::new(),
     };
     for item in items {

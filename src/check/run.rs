@@ -88,6 +88,8 @@ impl<'a> Runner<'a> {
                 }
             }
         }
+        // Never more entries than checkers: no room beyond them.
+        due.shrink_to_fit();
         let cap = cap.max(1);
         Runner {
             checks,

@@ -274,7 +274,7 @@ pub enum Action {
 #[derive(Clone, Debug)]
 pub struct RealServerVerdict {
     configured_weight: u32,
-    checkers: Vec<CheckerVerdict>,
+    checkers: Box<[CheckerVerdict]>,
     reported_alive: bool,
     reported_weight: u32,
     /// Checkers whose first check failed while they were down already, not yet reported
@@ -289,7 +289,7 @@ impl RealServerVerdict {
     pub fn new(configured_weight: u32, checkers: Vec<CheckerVerdict>) -> RealServerVerdict {
         let mut rs = RealServerVerdict {
             configured_weight,
-            checkers,
+            checkers: checkers.into_boxed_slice(),
             reported_alive: false,
             reported_weight: 0,
             first_failures: 0,

@@ -486,8 +486,9 @@ pub struct VrrpInstance {
     pub promote_secondaries: bool,
     pub lvs_sync_daemon_interface: Option<IfName>,
     pub smtp_alert: bool,
+    /// Sparse (boxed when any is set): six commands are memory per instance.
     #[serde(with = "super::compact::compact_default")]
-    pub notify: Notify,
+    pub notify: Sparse<Notify>,
 }
 
 impl VrrpInstance {
@@ -648,6 +649,20 @@ impl SparseDefault for CheckTiming {
             alpha: None,
         };
         &DEFAULT
+    }
+}
+
+impl SparseDefault for Notify {
+    fn default_ref() -> &'static Self {
+        static NONE: Notify = Notify {
+            notify_master: None,
+            notify_backup: None,
+            notify_fault: None,
+            notify_stop: None,
+            notify: None,
+            notify_master_rx_lower_pri: None,
+        };
+        &NONE
     }
 }
 

@@ -186,6 +186,11 @@ impl Round<'_> {
             );
         }
         apply_ops(self.ipvs, &mut current, ops);
+        // The mirror grew by pushes: its slack is memory per real server for the round's life.
+        current.shrink_to_fit();
+        for (_, dests) in &mut current {
+            dests.shrink_to_fit();
+        }
         // The real global_defs: script_user and enable_script_security apply to notify_up/down
         // and quorum_up/down too.
         let mut notifier = Notifier::for_checker(config, users.clone(), reactor::now());

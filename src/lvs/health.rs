@@ -38,7 +38,7 @@ pub struct RealServerHealth {
     pub effective_weight: i64,
     /// The checkers, in config order. Fed per real server (see `Lvs::real_server`), these are
     /// left as they are and mean nothing.
-    pub checkers: Vec<CheckerHealth>,
+    pub checkers: Box<[CheckerHealth]>,
 }
 
 impl RealServerHealth {
@@ -49,7 +49,7 @@ impl RealServerHealth {
         let mut h = RealServerHealth {
             alive: false,
             effective_weight: 0,
-            checkers,
+            checkers: checkers.into_boxed_slice(),
         };
         h.follow_checkers(configured);
         h

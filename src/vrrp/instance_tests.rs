@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::config::model::{
-    AdvertIntCentis, AdvertIntSecs, Auth, Garp, IfName, Notify, Priority, UnicastPeer, Version,
+    AdvertIntCentis, AdvertIntSecs, Auth, Garp, IfName, Priority, UnicastPeer, Version,
     VirtualAddress, VirtualAddresses, Vrid,
 };
 use std::net::Ipv4Addr;
@@ -85,7 +85,7 @@ pub(crate) fn config(version: u8, priority: u8) -> VrrpInstance {
         promote_secondaries: false,
         lvs_sync_daemon_interface: None,
         smtp_alert: false,
-        notify: Notify::default(),
+        notify: Default::default(),
     }
 }
 

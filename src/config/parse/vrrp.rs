@@ -223,7 +223,7 @@ pub(super) fn vrrp_instance(cx: &mut Cx, s: &Statement, g: &GlobalDefs) -> Optio
         promote_secondaries: false,
         lvs_sync_daemon_interface: None,
         smtp_alert: false,
-        notify: Notify::default(),
+        notify: Default::default(),
     };
     for item in cx.block(s) {
         let at = item.keyword.at;

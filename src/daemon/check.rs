@@ -179,6 +179,8 @@ impl Round<'_> {
         };
         let wanted = lvs.desired(config);
         let ops = diff(&wanted, &current, &managed);
+        // The whole wanted table is memory per real server: not kept for the round.
+        drop(wanted);
         if resumed > 0 {
             info!(
                 "{resumed} real server(s) resume their last known state ({} IPVS change(s))",

@@ -12,6 +12,7 @@ use keeplite::check::probe::{
 use keeplite::check::run::{Runner, Spread};
 use keeplite::check::timing::Timing;
 use keeplite::check::verdict::{Action, CheckerVerdict, RealServerVerdict, Steps};
+use keeplite::config::compact::Few;
 use keeplite::config::model::{
     CheckKind, CheckTarget, CheckTiming, Checker, ForwardMethod, HttpCheck, MaskedByte, Micros,
     Protocol, RealServer, Scheduler, ServiceKey, TrackFile, Url, VirtualServer,
@@ -762,7 +763,7 @@ fn drive(
     cap: usize,
     for_ms: u64,
 ) -> (Vec<(StdInstant, Action)>, RealServerVerdict) {
-    let checks: Vec<Box<[Option<Check>]>> = vec![checks.iter().cloned().map(Some).collect()];
+    let checks: Vec<Few<Option<Check>>> = vec![checks.iter().cloned().map(Some).collect()];
     let mut runner = Runner::new(&checks, vec![verdict], cap, Spread::new(7));
     let mut actions = Vec::new();
     let until = keeplite::sys::reactor::refresh_now() + ms(for_ms);

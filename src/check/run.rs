@@ -13,6 +13,7 @@ use super::executor::Executor;
 use super::outcome::ProbeResult;
 use super::probe::{Check, Scratch};
 use super::verdict::{Action, RealServerVerdict};
+use crate::config::compact::Few;
 use crate::sys::{clock, reactor};
 use crate::time::Instant;
 use std::cell::{Cell, RefCell};
@@ -46,7 +47,7 @@ struct Done {
 /// `checks[s][c]` is checker `c` of server `s` (`None`: left out, never run); `verdicts[s]` its
 /// verdict. The probes borrow the checks (`'a`).
 pub struct Runner<'a> {
-    checks: &'a [Box<[Option<Check>]>],
+    checks: &'a [Few<Option<Check>>],
     verdicts: Vec<RealServerVerdict>,
     due: BinaryHeap<Reverse<Due>>,
     tasks: Executor<'a>,
@@ -66,7 +67,7 @@ impl<'a> Runner<'a> {
     /// Schedules every prepared checker at its verdict's first probe. `verdicts` pairs with
     /// `checks` by index; `cap` is the in-flight limit (at least 1).
     pub fn new(
-        checks: &'a [Box<[Option<Check>]>],
+        checks: &'a [Few<Option<Check>>],
         verdicts: Vec<RealServerVerdict>,
         cap: usize,
         spread: Spread,
@@ -314,7 +315,7 @@ mod tests {
 
     #[test]
     fn an_alpha_checkers_first_failure_reaches_the_daemon_once() {
-        let checks = [Box::from([Some(tcp(refused_port()))])];
+        let checks = [Few::One(Some(tcp(refused_port())))];
         let now = clock::now();
         let verdicts = vec![one_checker(timing(true), now)];
         let mut runner = Runner::new(&checks, verdicts, 1, Spread::new(1));
@@ -331,8 +332,8 @@ mod tests {
     #[test]
     fn due_probes_start_earliest_first_one_slot_at_a_time() {
         let refused = refused_port();
-        let checks: Vec<Box<[Option<Check>]>> =
-            (0..3).map(|_| Box::from([Some(tcp(refused))])).collect();
+        let checks: Vec<Few<Option<Check>>> =
+            (0..3).map(|_| Few::One(Some(tcp(refused)))).collect();
         let now = reactor::refresh_now();
         let t = Timing {
             retry: 0,
@@ -377,8 +378,8 @@ mod tests {
                 max_reply_length: 255,
             })),
         };
-        let checks: Vec<Box<[Option<Check>]>> =
-            (0..10).map(|_| Box::from([Some(check.clone())])).collect();
+        let checks: Vec<Few<Option<Check>>> =
+            (0..10).map(|_| Few::One(Some(check.clone()))).collect();
         let now = reactor::refresh_now();
         let verdicts = (0..10).map(|_| one_checker(timing(false), now)).collect();
         let mut runner = Runner::new(&checks, verdicts, 3, Spread::new(1));

@@ -26,6 +26,7 @@
 
 use super::outcome::{ProbeResult, WeightEffect};
 use super::timing::Timing;
+use crate::config::compact::Few;
 use crate::config::model::{CheckKind, RealServer, VirtualServer};
 use crate::time::{Instant, Micros};
 
@@ -274,7 +275,8 @@ pub enum Action {
 #[derive(Clone, Debug)]
 pub struct RealServerVerdict {
     configured_weight: u32,
-    checkers: Box<[CheckerVerdict]>,
+    /// Nearly always one: kept inline then.
+    checkers: Few<CheckerVerdict>,
     reported_alive: bool,
     reported_weight: u32,
     /// Checkers whose first check failed while they were down already, not yet reported
@@ -289,7 +291,7 @@ impl RealServerVerdict {
     pub fn new(configured_weight: u32, checkers: Vec<CheckerVerdict>) -> RealServerVerdict {
         let mut rs = RealServerVerdict {
             configured_weight,
-            checkers: checkers.into_boxed_slice(),
+            checkers: Few::from(checkers),
             reported_alive: false,
             reported_weight: 0,
             first_failures: 0,

@@ -1,5 +1,8 @@
-//! Serde helpers that keep the binary config small: a struct equal to its default is written as
-//! one "absent" byte, and whole milliseconds take fewer varint bytes than microseconds.
+//! Compact forms. Serde helpers that keep the binary config small: a struct equal to its default
+//! is written as one "absent" byte, and whole milliseconds take fewer varint bytes than
+//! microseconds. In memory: [`Sparse`] (a rarely-set field boxed only when set) and [`Few`] (a
+//! list that nearly always holds one element, kept inline then), for what is memory per real
+//! server or per instance.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -121,6 +124,58 @@ impl<'de, T: SparseDefault + Deserialize<'de>> Deserialize<'de> for Sparse<T> {
     }
 }
 
+/// A list that nearly always holds one element (a real server's checkers): that one is kept
+/// inline, which saves an allocation and a pointer per list; other lengths are boxed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Few<T> {
+    One(T),
+    Many(Box<[T]>),
+}
+
+impl<T> Default for Few<T> {
+    fn default() -> Self {
+        // An empty boxed slice allocates nothing.
+        Few::Many(Box::new([]))
+    }
+}
+
+impl<T> From<Vec<T>> for Few<T> {
+    fn from(mut items: Vec<T>) -> Self {
+        if items.len() == 1 {
+            if let Some(one) = items.pop() {
+                return Few::One(one);
+            }
+        }
+        Few::Many(items.into_boxed_slice())
+    }
+}
+
+impl<T> FromIterator<T> for Few<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Self {
+        items.into_iter().collect::<Vec<T>>().into()
+    }
+}
+
+impl<T> std::ops::Deref for Few<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        match self {
+            Few::One(one) => std::slice::from_ref(one),
+            Few::Many(many) => many,
+        }
+    }
+}
+
+impl<T> std::ops::DerefMut for Few<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match self {
+            Few::One(one) => std::slice::from_mut(one),
+            Few::Many(many) => many,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +208,22 @@ mod tests {
         let plain = postcard::to_allocvec(&Pair::default()).unwrap();
         let back: Sparse<Pair> = postcard::from_bytes(&plain).unwrap();
         assert!(back.0.is_none());
+    }
+
+    #[test]
+    fn few_keeps_one_inline_and_reads_like_a_slice() {
+        let one: Few<u32> = vec![7].into();
+        assert!(matches!(one, Few::One(7)));
+        assert_eq!(&*one, &[7]);
+        let mut three: Few<u32> = (1..=3).collect();
+        assert!(matches!(three, Few::Many(_)));
+        three[1] = 9;
+        assert_eq!(&*three, &[1, 9, 3]);
+        let none: Few<u32> = Vec::new().into();
+        assert!(none.is_empty());
+        assert_eq!(Few::<u32>::default(), none);
+        // One element takes no more room than the element and a pointer pair.
+        assert!(std::mem::size_of::<Few<[u64; 4]>>() <= 40);
     }
 
     #[test]

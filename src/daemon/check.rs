@@ -21,6 +21,7 @@ use super::{Options, PidFile};
 use crate::check::probe::{Check, Context};
 use crate::check::run::{Runner, Spread, MAX_IN_FLIGHT};
 use crate::check::verdict::{Action, RealServerVerdict};
+use crate::config::compact::Few;
 use crate::config::model::{Config, RealServer, VirtualServer};
 use crate::lvs::diff::apply;
 use crate::lvs::{diff, Op, Table};
@@ -225,7 +226,7 @@ impl Round<'_> {
             .map(|vs| vs.real_servers.len())
             .sum();
         let mut verdicts = Vec::with_capacity(real_servers);
-        let mut checks: Vec<Box<[Option<Check>]>> = Vec::with_capacity(real_servers);
+        let mut checks: Vec<Few<Option<Check>>> = Vec::with_capacity(real_servers);
         for vs in &config.virtual_servers {
             for rs in &vs.real_servers {
                 let mut verdict =

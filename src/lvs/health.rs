@@ -2,6 +2,7 @@
 //! ipwrapper.c): a real server is alive while none of its checkers has failed, and its IPVS
 //! weight is the configured weight plus what dynamic checkers add.
 
+use crate::config::compact::Few;
 use crate::config::{CheckKind, Config, RealServer, VirtualServer};
 
 /// The largest weight IPVS stores: the kernel keeps it in an `int` and refuses negatives.
@@ -38,7 +39,7 @@ pub struct RealServerHealth {
     pub effective_weight: i64,
     /// The checkers, in config order. Fed per real server (see `Lvs::real_server`), these are
     /// left as they are and mean nothing.
-    pub checkers: Box<[CheckerHealth]>,
+    pub checkers: Few<CheckerHealth>,
 }
 
 impl RealServerHealth {
@@ -49,7 +50,7 @@ impl RealServerHealth {
         let mut h = RealServerHealth {
             alive: false,
             effective_weight: 0,
-            checkers: checkers.into_boxed_slice(),
+            checkers: Few::from(checkers),
         };
         h.follow_checkers(configured);
         h

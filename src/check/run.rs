@@ -58,7 +58,6 @@ pub struct Runner<'a> {
     /// buffer by pointer).
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Scratch>>,
-    in_flight: usize,
     cap: usize,
     spread: Spread,
 }
@@ -100,7 +99,6 @@ impl<'a> Runner<'a> {
             done: Rc::new(RefCell::new(Vec::with_capacity(cap))),
             finished: Vec::with_capacity(cap),
             spare: Vec::new(),
-            in_flight: 0,
             cap,
             spread,
         }
@@ -114,9 +112,9 @@ impl<'a> Runner<'a> {
         self.verdicts
     }
 
-    /// Probes running now.
+    /// Probes running now (each is a task until it has finished).
     pub fn in_flight(&self) -> usize {
-        self.in_flight
+        self.tasks.len()
     }
 
     /// One turn at `now` (the reactor's clock): starts the probes that are due while slots are
@@ -128,7 +126,6 @@ impl<'a> Runner<'a> {
         let mut finished = std::mem::take(&mut self.finished);
         std::mem::swap(&mut *self.done.borrow_mut(), &mut finished);
         for done in finished.drain(..) {
-            self.in_flight = self.in_flight.saturating_sub(1);
             self.spare.push(done.scratch);
             self.finish(now, done.server, done.checker, &done.result, on_action);
         }
@@ -141,14 +138,14 @@ impl<'a> Runner<'a> {
         if self.tasks.has_ready() {
             return Some(reactor::now());
         }
-        if self.in_flight >= self.cap {
+        if self.in_flight() >= self.cap {
             return None;
         }
         self.due.peek().map(|Reverse(d)| d.at)
     }
 
     fn start_due(&mut self, now: Instant) {
-        while self.in_flight < self.cap {
+        while self.in_flight() < self.cap {
             let Some(&Reverse(due)) = self.due.peek() else {
                 break;
             };
@@ -174,7 +171,6 @@ impl<'a> Runner<'a> {
             let mut scratch = self.spare.pop().unwrap_or_default();
             let done = self.done.clone();
             let nonce = self.spread.next();
-            self.in_flight += 1;
             self.tasks.spawn(async move {
                 let result = check.run(request.url, nonce, &mut scratch).await;
                 done.borrow_mut().push(Done {

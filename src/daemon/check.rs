@@ -227,39 +227,29 @@ impl Round<'_> {
             .sum();
         let mut verdicts = Vec::with_capacity(real_servers);
         let mut checks: Vec<Few<Option<Check>>> = Vec::with_capacity(real_servers);
-        for vs in &config.virtual_servers {
-            for rs in &vs.real_servers {
-                let mut verdict =
-                    RealServerVerdict::from_config(vs, rs, now, &mut || spread.next());
-                if let Some(h) = find_health(resume, verdicts.len(), vs, rs) {
-                    verdict.resume(&h.checkers);
-                }
-                verdicts.push(verdict);
-                checks.push(
-                    rs.checkers
-                        .iter()
-                        .map(|c| match Check::prepare(vs, rs, c, &cx) {
-                            Ok(check) => Some(check),
-                            Err(e) => {
-                                error!(
-                                    "real server {}:{}: checker left out: {e:?}",
-                                    rs.addr, rs.port
-                                );
-                                None
-                            }
-                        })
-                        .collect(),
-                );
+        for (k, (_, vs, _, rs)) in real_servers_of(config).enumerate() {
+            let mut verdict = RealServerVerdict::from_config(vs, rs, now, &mut || spread.next());
+            if let Some(h) = find_health(resume, k, vs, rs) {
+                verdict.resume(&h.checkers);
             }
+            verdicts.push(verdict);
+            checks.push(
+                rs.checkers
+                    .iter()
+                    .map(|c| match Check::prepare(vs, rs, c, &cx) {
+                        Ok(check) => Some(check),
+                        Err(e) => {
+                            error!(
+                                "real server {}:{}: checker left out: {e:?}",
+                                rs.addr, rs.port
+                            );
+                            None
+                        }
+                    })
+                    .collect(),
+            );
         }
-        // The checkers' settings live on in `checks` and the verdicts; the config keeps the
-        // rest of each real server (IPVS, notify scripts, reload matching). A reload brings
-        // a whole new config.
-        for vs in &mut config_to_strip.virtual_servers {
-            for rs in &mut vs.real_servers {
-                rs.checkers = Vec::new();
-            }
-        }
+        drop_checker_settings(config_to_strip);
         let config: &Config = config_to_strip;
         let mut runner = Runner::new(&checks, verdicts, MAX_IN_FLIGHT, spread);
         // A turn queues at most a couple of actions per finished probe.
@@ -270,7 +260,6 @@ impl Round<'_> {
         // end of the turn, so that a restarted child resumes from the latest state.
         let mut changed: Vec<usize> = Vec::new();
         let places = Places::new(config);
-        let place = |k: usize| places.of(k);
         send_health(self.parent, config, runner.verdicts());
         self.parent.beat(reactor::now());
         // Set-up ran code and stack the loop will not.
@@ -280,7 +269,7 @@ impl Round<'_> {
                 actions.push_back((k, action))
             });
             while let Some((k, action)) = actions.pop_front() {
-                let (v, r) = place(k);
+                let (v, r) = places.of(k);
                 let rs = &config.virtual_servers[v].real_servers[r];
                 let (alive, weight) = match action {
                     Action::Up { weight } | Action::Weight(weight) => (true, weight),
@@ -317,7 +306,7 @@ impl Round<'_> {
                 let records = changed
                     .drain(..)
                     .filter_map(|k| {
-                        let (v, r) = place(k);
+                        let (v, r) = places.of(k);
                         Some(health_of(config, v, r, runner.verdicts().get(k)?))
                     })
                     .collect();
@@ -470,27 +459,23 @@ fn find_health<'h>(
 fn initial_health(config: &Config, records: &[Health]) -> (HealthState, usize) {
     let mut state = HealthState::initial(config);
     let mut resumed = 0;
-    let mut k = 0;
-    for (v, vs) in config.virtual_servers.iter().enumerate() {
-        for (r, rs) in vs.real_servers.iter().enumerate() {
-            k += 1;
-            let Some(h) = find_health(records, k - 1, vs, rs) else {
-                continue;
-            };
-            if h.checkers.len() != rs.checkers.len() {
-                continue;
-            }
-            for (c, &up) in h.checkers.iter().enumerate() {
-                let id = CheckerId {
-                    vs: v,
-                    rs: r,
-                    checker: c,
-                };
-                let weight = state.checker(id).map_or(0, |c| c.weight);
-                state.set_checker(config, id, up, weight);
-            }
-            resumed += 1;
+    for (k, (v, vs, r, rs)) in real_servers_of(config).enumerate() {
+        let Some(h) = find_health(records, k, vs, rs) else {
+            continue;
+        };
+        if h.checkers.len() != rs.checkers.len() {
+            continue;
         }
+        for (c, &up) in h.checkers.iter().enumerate() {
+            let id = CheckerId {
+                vs: v,
+                rs: r,
+                checker: c,
+            };
+            let weight = state.checker(id).map_or(0, |c| c.weight);
+            state.set_checker(config, id, up, weight);
+        }
+        resumed += 1;
     }
     (state, resumed)
 }
@@ -504,14 +489,37 @@ fn health_records<'c>(
     config: &'c Config,
     verdicts: &'c [RealServerVerdict],
 ) -> impl Iterator<Item = Health> + 'c {
-    let places = config
+    real_servers_of(config)
+        .zip(verdicts)
+        .map(|((v, _, r, _), verdict)| health_of(config, v, r, verdict))
+}
+
+/// Every real server in config order (the runner's order), with its place: (virtual server
+/// index, virtual server, real server index, real server).
+fn real_servers_of(
+    config: &Config,
+) -> impl Iterator<Item = (usize, &VirtualServer, usize, &RealServer)> {
+    config
         .virtual_servers
         .iter()
         .enumerate()
-        .flat_map(|(v, vs)| (0..vs.real_servers.len()).map(move |r| (v, r)));
-    places
-        .zip(verdicts)
-        .map(|((v, r), verdict)| health_of(config, v, r, verdict))
+        .flat_map(|(v, vs)| {
+            vs.real_servers
+                .iter()
+                .enumerate()
+                .map(move |(r, rs)| (v, vs, r, rs))
+        })
+}
+
+/// The checkers' settings live on in the prepared checks and the verdicts; the config keeps
+/// the rest of each real server (IPVS, notify scripts, reload matching). A reload brings a
+/// whole new config.
+fn drop_checker_settings(config: &mut Config) {
+    for vs in &mut config.virtual_servers {
+        for rs in &mut vs.real_servers {
+            rs.checkers = Vec::new();
+        }
+    }
 }
 
 /// Where the runner's server `k` is in the config: real servers numbered in config order.
@@ -553,19 +561,15 @@ const HEALTH_CHUNK: usize = 256;
 /// which the allocator keeps for the life of the child.
 fn send_health(parent: &mut ParentLink, config: &Config, verdicts: &[RealServerVerdict]) {
     let mut records = health_records(config, verdicts);
-    let mut first = true;
+    parent.send(&ToParent::Health(
+        records.by_ref().take(HEALTH_CHUNK).collect(),
+    ));
     loop {
         let chunk: Vec<Health> = records.by_ref().take(HEALTH_CHUNK).collect();
-        let last = chunk.len() < HEALTH_CHUNK;
-        if first {
-            parent.send(&ToParent::Health(chunk));
-        } else if !chunk.is_empty() {
-            parent.send(&ToParent::HealthMore(chunk));
-        }
-        first = false;
-        if last {
+        if chunk.is_empty() {
             return;
         }
+        parent.send(&ToParent::HealthMore(chunk));
     }
 }
 

@@ -18,7 +18,7 @@ use keeplite::config::model::{
     Protocol, RealServer, Scheduler, ServiceKey, TrackFile, Url, VirtualServer,
 };
 use keeplite::sys::script::{Credentials, Script, UserDb};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -161,11 +161,9 @@ fn tcp_up_and_refused() {
 
 #[test]
 fn tcp_from_bindto_and_bind_port() {
-    let seen = Arc::new(Mutex::new(None));
-    let s = seen.clone();
-    let addr = tcp_server(move |stream, _| {
-        *s.lock().unwrap() = stream.peer_addr().ok();
-    });
+    // accept(2)'s address: the probe's RST may come before the server could ask peer_addr.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
     let port = UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -179,8 +177,7 @@ fn tcp_from_bindto_and_bind_port() {
         kind: Kind::Tcp,
     };
     assert_eq!(run(&check), Ok(WeightEffect::Keep));
-    thread::sleep(Duration::from_millis(50));
-    let peer = seen.lock().unwrap().expect("server saw the connection");
+    let (_, peer) = listener.accept().expect("server saw the connection");
     assert_eq!(peer, SocketAddr::new("127.0.0.2".parse().unwrap(), port));
 }
 
@@ -488,6 +485,55 @@ fn smtp_check_conversation() {
             got: 501
         })
     );
+}
+
+/// How each connection to the returned server ended after `talk` ran on it: "reset" (a RST),
+/// "fin" (end of stream) or "data".
+fn ending_server(
+    talk: impl Fn(&mut TcpStream) + Send + Sync + 'static,
+) -> (SocketAddr, Arc<Mutex<Vec<&'static str>>>) {
+    let endings = Arc::new(Mutex::new(Vec::new()));
+    let seen = endings.clone();
+    let addr = tcp_server(move |mut s, _| {
+        talk(&mut s);
+        let ending = match s.read(&mut [0u8; 64]) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => "reset",
+            Ok(0) => "fin",
+            _ => "data",
+        };
+        seen.lock().unwrap().push(ending);
+    });
+    (addr, endings)
+}
+
+/// TCP_CHECK and HTTP_GET end their connections with a RST (no TIME_WAIT per probe),
+/// SMTP_CHECK with QUIT and a FIN, as mail servers expect.
+#[test]
+fn tcp_and_http_probes_reset_smtp_closes() {
+    let (tcp, tcp_endings) = ending_server(|_| {});
+    assert_eq!(run(&check_of(tcp, 500, Kind::Tcp)), Ok(WeightEffect::Keep));
+    let (http, http_endings) = ending_server(|s| {
+        read_request(s);
+        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+            .unwrap();
+    });
+    assert_eq!(
+        run(&http_check(http, 500, url(None, vec![]))),
+        Ok(WeightEffect::Keep)
+    );
+    let (smtp, smtp_endings) = ending_server(|s| {
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        let _ = s.write_all(b"220 ready\r\n");
+        for reply in [&b"250 ok\r\n"[..], b"221 bye\r\n"] {
+            let _ = reader.read_line(&mut String::new());
+            let _ = s.write_all(reply);
+        }
+    });
+    assert_eq!(run(&smtp_check(smtp)), Ok(WeightEffect::Keep));
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(*tcp_endings.lock().unwrap(), ["reset"]);
+    assert_eq!(*http_endings.lock().unwrap(), ["reset"]);
+    assert_eq!(*smtp_endings.lock().unwrap(), ["fin"]);
 }
 
 /// A DNS server answering every query first with a wrong id (to be ignored), then with the

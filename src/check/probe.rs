@@ -4,8 +4,8 @@
 //! script split and checked), so that running it allocates nothing: it works in the caller's
 //! [`Scratch`] buffer (only MISC_CHECK's fork/exec in `sys::script` allocates).
 //!
-//! System calls of one TCP_CHECK: socket (non-blocking, close-on-exec), connect, one
-//! `epoll_ctl(ADD)`, close, plus its share of the loop's `epoll_wait`; SO_ERROR is read only when
+//! System calls of one TCP_CHECK: socket (non-blocking, close-on-exec), SO_LINGER 0, connect,
+//! one `epoll_ctl(ADD)`, close (a RST: no TIME_WAIT, see [`TcpClose`]), plus its share of the loop's `epoll_wait`; SO_ERROR is read only when
 //! epoll reports an error. HTTP_GET adds one write and the reads of the response (a read that
 //! comes back short waits for the next edge instead of trying again into EAGAIN, and EOF after
 //! the peer's FIN is known without a read).
@@ -34,7 +34,7 @@ use crate::config::model::{
     CheckKind, CheckTarget, Checker, IfName, MaskedByte, RealServer, RunAs, TrackFile,
     VirtualServer,
 };
-use crate::sys::check_socket::{bind_address, SocketOptions};
+use crate::sys::check_socket::{bind_address, SocketOptions, TcpClose};
 use crate::sys::reactor::{self, Async, Readiness};
 use crate::sys::script::{Script, ScriptError, UserDb};
 use crate::time::{Instant, Micros};
@@ -458,9 +458,16 @@ impl Conn for Stream {
     }
 }
 
-/// A TCP connection to the target, made with its source options.
+/// A TCP connection to the target, made with its source options, ended by a RST when dropped
+/// (see [`TcpClose::Reset`]).
 pub(crate) async fn connect(t: &Target) -> Result<Stream, Failure> {
-    let (stream, connected) = crate::sys::check_socket::tcp_connect_start(t.addr, &t.options())?;
+    connect_closing(t, TcpClose::Reset).await
+}
+
+/// A TCP connection to the target that ends as `close` says when dropped.
+pub(crate) async fn connect_closing(t: &Target, close: TcpClose) -> Result<Stream, Failure> {
+    let (stream, connected) =
+        crate::sys::check_socket::tcp_connect_start(t.addr, &t.options(), close)?;
     let stream = Async::new(stream)?;
     if !connected {
         stream.writable().await?;

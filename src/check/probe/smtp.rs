@@ -1,6 +1,6 @@
 //! SMTP_CHECK: greeting 220, `HELO` answered by 250, then QUIT (keepalived's check_smtp.c).
 
-use super::{connect, Stream, Target, SCRATCH_LEN};
+use super::{connect_closing, Stream, Target, TcpClose, SCRATCH_LEN};
 use crate::check::outcome::{Failure, ProbeResult, WeightEffect};
 use crate::check::smtp::{ReplyReader, QUIT};
 
@@ -9,7 +9,8 @@ pub(super) async fn check(
     helo: &[u8],
     buf: &mut [u8; SCRATCH_LEN],
 ) -> ProbeResult {
-    let stream = connect(target).await?;
+    // Mail servers log an aborted session as an error; QUIT then FIN as keepalived does.
+    let stream = connect_closing(target, TcpClose::Graceful).await?;
     expect(&stream, buf, 220).await?;
     stream.write_all(helo).await?;
     expect(&stream, buf, 250).await?;

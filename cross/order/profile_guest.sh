@@ -19,13 +19,15 @@ STEADY=${STEADY:-40}
 # where its files are and who "launched" it. Each process's profile is the one it writes at
 # exit, and counts only its steady state: the counts are zeroed as each process releases its code
 # mappings (release_start_up_pages: the watchdog once its children run, a child before its loop), from
-# then on what it runs is what it keeps mapped. No reload here: a reload parses again, start-up
+# then on what it runs is what it keeps mapped, until it is told to stop (end_of_steady_state:
+# the profile so far is dumped apart, the shutdown's is left out). No reload here: a reload parses again, start-up
 # work.
 # keeplite ARGS... under callgrind, in the background (its pid in $P).
 profiled() {
     VALGRIND_LAUNCHER=/vg/callgrind-amd64-linux VALGRIND_LIB=/vg /vg/callgrind-amd64-linux \
         --callgrind-out-file=/tmp/cg.%p --dump-line=no --demangle=no \
         --zero-before='_ZN8keeplite3sys7process22release_start_up_pages*' \
+        --dump-before='_ZN8keeplite3sys7process19end_of_steady_state*' \
         --compress-strings=no --compress-pos=no /usr/sbin/keeplite "$@" &
     P=$!
 }
@@ -65,8 +67,17 @@ echo "NOTE: 100 instances: VIPs $(ip -o addr show dev lan100 | grep -c 10.77.1.)
 stop
 echo "NOTE: keeplite (100 instances) exited $RC; log tail:"
 tail -n 5 /tmp/keeplite100.log
+# A process that stopped gracefully dumped its steady state as cg.PID.1 at
+# end_of_steady_state (its shutdown went to cg.PID): only that part counts.
 for f in /tmp/cg.*; do
+    case $f in *.*.*) ;; *) [ -e "$f.1" ] && continue ;; esac
     echo "PROFILE-BEGIN ${f#/tmp/cg.}"
-    grep '^fn=' "$f" | sed 's/^fn=//' | sort -u
+    # Only functions with a cost of their own: a caller still on the stack (main, the
+    # watchdog's run that forked the child) is listed with the inclusive cost of its call
+    # ("calls=" and the line after it) but ran none of its own code in the steady state.
+    awk '/^fn=/ { fn = substr($0, 4); next }
+         /^calls=/ { call = 1; next }
+         /^[0-9+*-]/ { if (call) call = 0; else if (fn != "") own[fn] = 1; next }
+         END { for (f in own) print f }' "$f" | sort -u
     echo "PROFILE-END"
 done

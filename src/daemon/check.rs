@@ -142,10 +142,26 @@ struct Round<'a> {
     opts: &'a Options,
 }
 
+/// A round's IPVS and pool state once it has started.
+struct Started {
+    /// The services this config owns.
+    owned: Vec<ServiceKey>,
+    /// Those and the ones the config before a reload owned.
+    managed: Vec<ServiceKey>,
+    /// The kernel's table of the managed services, as last read or changed.
+    current: Table,
+    lvs: Lvs,
+    notifier: Notifier,
+}
+
 impl Round<'_> {
     /// One config's run: `resume` are real server states to start from, `previous` the
     /// services the config before a reload owned (removed if this one does not have them),
     /// `carry` what else the round before a reload left.
+    ///
+    /// Start-up ([`Round::start`], [`prepare_checks`]) and the end ([`Round::finish`]) are
+    /// functions of their own, never inlined: the loop's code stays small and apart from theirs
+    /// (cross/order lays out what the loop runs together).
     fn run(
         &mut self,
         config: &mut Config,
@@ -153,104 +169,17 @@ impl Round<'_> {
         previous: &[ServiceKey],
         carry: Carry,
     ) -> Result<End, String> {
-        let config_to_strip = &mut *config;
-        let config: &Config = config_to_strip;
-        let users = self.users;
-        let owned = owned_keys(config);
-        let mut managed = owned.clone();
-        managed.extend(previous.iter().filter(|k| !owned.contains(k)).cloned());
-        let mut current = kernel_table(self.ipvs, &managed);
-        let (start_health, resumed) = initial_health(config, resume);
-        let known_quorum = |v: usize| {
-            let label = vs_label(&config.virtual_servers[v]);
-            carry
-                .quorum
-                .iter()
-                .find(|(l, _)| *l == label)
-                .map(|&(_, up)| up)
-        };
-        let (mut lvs, quorum_events) = Lvs::start_with(config, start_health, known_quorum);
-        let start_events = if config.global.rs_init_notifies {
-            let before = carry.before.as_deref();
-            start_notifications(config, &lvs, &quorum_events, |vs, rs| {
-                before.is_some_and(|b| has_real_server(b, vs, rs))
-            })
-        } else {
-            quorum_events
-        };
-        let wanted = lvs.desired(config);
-        let ops = diff(&wanted, &current, &managed);
-        // The whole wanted table is memory per real server: not kept for the round.
-        drop(wanted);
-        if resumed > 0 {
-            info!(
-                "{resumed} real server(s) resume their last known state ({} IPVS change(s))",
-                ops.len()
-            );
-        }
-        apply_ops(self.ipvs, &mut current, ops);
-        // The mirror grew by pushes: its slack is memory per real server for the round's life.
-        current.shrink_to_fit();
-        for (_, dests) in &mut current {
-            dests.shrink_to_fit();
-        }
-        // The real global_defs: script_user and enable_script_security apply to notify_up/down
-        // and quorum_up/down too.
-        let mut notifier = Notifier::for_checker(config, users.clone(), reactor::now());
-        notifier.adopt(carry.children);
-        if let Some(before) = &carry.before {
-            run_events(before, &mut notifier, &carry.dropped);
-        }
-        drop(carry.before);
-        run_events(config, &mut notifier, &start_events);
-        info!(
-            "keeplite {} checker: {} virtual server(s), {} IPVS service(s)",
-            env!("CARGO_PKG_VERSION"),
-            config.virtual_servers.len(),
-            current.len()
-        );
-
-        // Every checker prepared once; a checker that cannot run (unknown user, insecure
-        // script) is reported and left out, as keepalived disables it.
-        let cx = Context {
-            track_files: &config.track_files,
-            users,
-            script_user: config.global.script_user.as_ref(),
-            script_security: config.global.enable_script_security,
-        };
+        let Started {
+            owned,
+            managed,
+            mut current,
+            mut lvs,
+            mut notifier,
+        } = self.start(config, resume, previous, carry);
         let spread = Spread::from_clock();
-        let now = reactor::refresh_now();
-        let real_servers = config
-            .virtual_servers
-            .iter()
-            .map(|vs| vs.real_servers.len())
-            .sum();
-        let mut verdicts = Vec::with_capacity(real_servers);
-        let mut checks: Vec<Few<Option<Check>>> = Vec::with_capacity(real_servers);
-        for (k, (_, vs, _, rs)) in real_servers_of(config).enumerate() {
-            let mut verdict = RealServerVerdict::from_config(vs, rs, now, &mut || spread.next());
-            if let Some(h) = find_health(resume, k, vs, rs) {
-                verdict.resume(&h.checkers);
-            }
-            verdicts.push(verdict);
-            checks.push(
-                rs.checkers
-                    .iter()
-                    .map(|c| match Check::prepare(vs, rs, c, &cx) {
-                        Ok(check) => Some(check),
-                        Err(e) => {
-                            error!(
-                                "real server {}:{}: checker left out: {e:?}",
-                                rs.addr, rs.port
-                            );
-                            None
-                        }
-                    })
-                    .collect(),
-            );
-        }
-        drop_checker_settings(config_to_strip);
-        let config: &Config = config_to_strip;
+        let (verdicts, checks) = prepare_checks(config, resume, self.users, &spread);
+        drop_checker_settings(config);
+        let config: &Config = config;
         let mut runner = Runner::new(&checks, verdicts, MAX_IN_FLIGHT, spread);
         // A turn queues at most a couple of actions per finished probe.
         let mut actions = VecDeque::<(usize, Action)>::with_capacity(2 * MAX_IN_FLIGHT);
@@ -328,6 +257,7 @@ impl Round<'_> {
                 Err(e) => break Err(format!("event loop: {e}")),
             };
             if signals.contains(Signal::Term) || signals.contains(Signal::Int) {
+                crate::sys::process::end_of_steady_state();
                 break Ok(None);
             }
             if signals.contains(Signal::Hup) {
@@ -367,6 +297,107 @@ impl Round<'_> {
         };
         let report = health_report(config, runner.verdicts());
         drop(runner);
+        let started = Started {
+            owned,
+            managed,
+            current,
+            lvs,
+            notifier,
+        };
+        self.finish(end, config, report, started)
+    }
+
+    /// The round's start: the kernel's table read and brought to what the config and the
+    /// resumed health want, the start's notifications run.
+    #[inline(never)]
+    fn start(
+        &mut self,
+        config: &Config,
+        resume: &[Health],
+        previous: &[ServiceKey],
+        carry: Carry,
+    ) -> Started {
+        let users = self.users;
+        let owned = owned_keys(config);
+        let mut managed = owned.clone();
+        managed.extend(previous.iter().filter(|k| !owned.contains(k)).cloned());
+        let mut current = kernel_table(self.ipvs, &managed);
+        let (start_health, resumed) = initial_health(config, resume);
+        let known_quorum = |v: usize| {
+            let label = vs_label(&config.virtual_servers[v]);
+            carry
+                .quorum
+                .iter()
+                .find(|(l, _)| *l == label)
+                .map(|&(_, up)| up)
+        };
+        let (lvs, quorum_events) = Lvs::start_with(config, start_health, known_quorum);
+        let start_events = if config.global.rs_init_notifies {
+            let before = carry.before.as_deref();
+            start_notifications(config, &lvs, &quorum_events, |vs, rs| {
+                before.is_some_and(|b| has_real_server(b, vs, rs))
+            })
+        } else {
+            quorum_events
+        };
+        let wanted = lvs.desired(config);
+        let ops = diff(&wanted, &current, &managed);
+        // The whole wanted table is memory per real server: not kept for the round.
+        drop(wanted);
+        if resumed > 0 {
+            info!(
+                "{resumed} real server(s) resume their last known state ({} IPVS change(s))",
+                ops.len()
+            );
+        }
+        apply_ops(self.ipvs, &mut current, ops);
+        // The mirror grew by pushes: its slack is memory per real server for the round's life.
+        current.shrink_to_fit();
+        for (_, dests) in &mut current {
+            dests.shrink_to_fit();
+        }
+        // The real global_defs: script_user and enable_script_security apply to notify_up/down
+        // and quorum_up/down too.
+        let mut notifier = Notifier::for_checker(config, users.clone(), reactor::now());
+        notifier.adopt(carry.children);
+        if let Some(before) = &carry.before {
+            run_events(before, &mut notifier, &carry.dropped);
+        }
+        drop(carry.before);
+        run_events(config, &mut notifier, &start_events);
+        info!(
+            "keeplite {} checker: {} virtual server(s), {} IPVS service(s)",
+            env!("CARGO_PKG_VERSION"),
+            config.virtual_servers.len(),
+            current.len()
+        );
+
+        Started {
+            owned,
+            managed,
+            current,
+            lvs,
+            notifier,
+        }
+    }
+
+    /// The round's end: on a reload, what the next round needs; on a stop, the shutdown's
+    /// notifications and IPVS removal.
+    #[inline(never)]
+    fn finish(
+        &mut self,
+        end: Result<Option<Config>, String>,
+        config: &Config,
+        report: Vec<Health>,
+        started: Started,
+    ) -> Result<End, String> {
+        let Started {
+            owned,
+            managed,
+            mut current,
+            lvs,
+            mut notifier,
+        } = started;
         match end {
             Ok(Some(new)) => {
                 info!(
@@ -416,6 +447,56 @@ impl Round<'_> {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Every real server's verdict machine (resumed from `resume` where it has a record) and its
+/// prepared checks, in config order.
+#[inline(never)]
+fn prepare_checks(
+    config: &Config,
+    resume: &[Health],
+    users: &UserDb,
+    spread: &Spread,
+) -> (Vec<RealServerVerdict>, Vec<Few<Option<Check>>>) {
+    // Every checker prepared once; a checker that cannot run (unknown user, insecure
+    // script) is reported and left out, as keepalived disables it.
+    let cx = Context {
+        track_files: &config.track_files,
+        users,
+        script_user: config.global.script_user.as_ref(),
+        script_security: config.global.enable_script_security,
+    };
+    let now = reactor::refresh_now();
+    let real_servers = config
+        .virtual_servers
+        .iter()
+        .map(|vs| vs.real_servers.len())
+        .sum();
+    let mut verdicts = Vec::with_capacity(real_servers);
+    let mut checks: Vec<Few<Option<Check>>> = Vec::with_capacity(real_servers);
+    for (k, (_, vs, _, rs)) in real_servers_of(config).enumerate() {
+        let mut verdict = RealServerVerdict::from_config(vs, rs, now, &mut || spread.next());
+        if let Some(h) = find_health(resume, k, vs, rs) {
+            verdict.resume(&h.checkers);
+        }
+        verdicts.push(verdict);
+        checks.push(
+            rs.checkers
+                .iter()
+                .map(|c| match Check::prepare(vs, rs, c, &cx) {
+                    Ok(check) => Some(check),
+                    Err(e) => {
+                        error!(
+                            "real server {}:{}: checker left out: {e:?}",
+                            rs.addr, rs.port
+                        );
+                        None
+                    }
+                })
+                .collect(),
+        );
+    }
+    (verdicts, checks)
 }
 
 /// A virtual server's name in logs, status and health reports.
@@ -559,6 +640,7 @@ const HEALTH_CHUNK: usize = 256;
 /// The start's health report, [`HEALTH_CHUNK`] real servers a message: built whole, the report
 /// of 10,000 real servers is a megabyte of small allocations made last and freed at once,
 /// which the allocator keeps for the life of the child.
+#[inline(never)]
 fn send_health(parent: &mut ParentLink, config: &Config, verdicts: &[RealServerVerdict]) {
     let mut records = health_records(config, verdicts);
     parent.send(&ToParent::Health(

@@ -1406,6 +1406,7 @@ impl VrrpDaemon {
     }
 
     fn shutdown(&mut self, now: Instant, parent: &mut ParentLink) {
+        crate::sys::process::end_of_steady_state();
         info!("stopping");
         // keepalived stops its scripts (the FIFO readers among them) before the STOP lines.
         self.notifier.stop_readers();

@@ -517,6 +517,7 @@ impl Watchdog {
         if self.stopping.is_some() {
             return;
         }
+        process::end_of_steady_state();
         info!("stopping");
         self.stopping = Some(now);
         self.exit_code = code;

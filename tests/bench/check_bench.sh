@@ -12,7 +12,7 @@
 # built here with musl-gcc, one poll loop, backlog 4096) so that the listener costs little and
 # never forks. The guest (tests/bench/check_bench_guest.sh) starts a daemon, waits until its
 # IPVS table holds every real server, warms up, then reads utime+stime (/proc/PID/stat) and
-# VmRSS over a WINDOW-second window, and prints RESULT lines; this script turns them into a
+# RSS (smaps_rollup) over a WINDOW-second window, and prints RESULT lines; this script turns them into a
 # Markdown table.
 #
 # TCG: absolute CPU numbers mean nothing (the guest runs many times slower than the host); the
@@ -143,7 +143,7 @@ KEEPLITE_BIN=$KEEPLITE IPVS_VM_MEM=${IPVS_VM_MEM:-2048} IPVS_VM_SMP=${IPVS_VM_SM
 # RESULT size kind daemon role pid cpu_pct user_pct sys_pct rss_start_kib rss_end_kib
 #        live/total probes_per_s
 echo
-echo "| real servers | check | process | CPU % (user+sys) | user % | sys % | probes/s | CPU ms per 1000 probes | VmRSS start (KiB) | VmRSS end (KiB) | up/total |"
+echo "| real servers | check | process | CPU % (user+sys) | user % | sys % | probes/s | CPU ms per 1000 probes | RSS start (KiB) | RSS end (KiB) | up/total |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 awk '$1 == "RESULT" {
         per = ($13 > 0) ? sprintf("%.0f", $7 * 10 / $13 * 1000) : "-"

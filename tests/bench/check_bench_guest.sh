@@ -7,7 +7,7 @@
 #   RESULT size kind daemon role pid cpu_pct user_pct sys_pct rss_start_kib rss_end_kib up/total
 #          probes_per_s
 # cpu_pct is (utime+stime) over the window / window length (CLK_TCK ticks from /proc/PID/stat);
-# the RSS values are VmRSS right after warm-up and at the end of the window; probes_per_s is the
+# the RSS values are Rss (smaps_rollup) right after warm-up and at the end of the window; probes_per_s is the
 # connections /rsd accepted over the window (it rewrites /tmp/rsd.count each second), as the
 # guest may be too slow for a daemon to keep up with its delay_loop.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -39,7 +39,10 @@ ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 ":" $13 
 # child PID: the first process whose parent is PID.
 child() { for s in /proc/[0-9]*/stat; do sed 's/.*) //' "$s" 2>/dev/null | awk -v pp="$1" -v f="$s" '$2 == pp { split(f, a, "/"); print a[3] }'; done | head -n 1; }
 accepted() { awk '{ print $1 + 0 }' /tmp/rsd.count; }
-rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# Rss from smaps_rollup, a walk of the page tables at the time of reading: VmRSS in
+# /proc/PID/status comes from the kernel's batched per-task counters and lagged hundreds of KiB
+# behind in earlier runs.
+rss() { awk '/^Rss:/ { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null; }
 dests() { ipvsadm -Ln 2>/dev/null | awk '$1 == "->" && $2 ~ /^127\./ { n++ } END { print n + 0 }'; }
 live() { ipvsadm -Ln 2>/dev/null | awk '$1 == "->" && $2 ~ /^127\./ && $4 > 0 { n++ } END { print n + 0 }'; }
 

@@ -202,7 +202,7 @@ impl<'a> Runner<'a> {
             .get(s)
             .and_then(|checks| checks.get(c))
             .and_then(Option::as_ref)
-            .map(|check| check.target.addr);
+            .map(|check| check.target.addr());
         if let (Some(_), Some(addr)) = (changed, addr) {
             match result {
                 Err(failure) => log::warn!("checker {c} of {addr}: down ({failure})"),

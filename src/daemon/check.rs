@@ -20,7 +20,7 @@ use super::notify::Notifier;
 use super::{Options, PidFile};
 use crate::check::probe::{Check, Context};
 use crate::check::run::{Runner, Spread, MAX_IN_FLIGHT};
-use crate::check::verdict::{Action, RealServerVerdict};
+use crate::check::verdict::{Action, RealServerVerdict, TimingShare};
 use crate::config::compact::Few;
 use crate::config::model::{Config, RealServer, VirtualServer};
 use crate::lvs::diff::apply;
@@ -474,8 +474,10 @@ fn prepare_checks(
         .sum();
     let mut verdicts = Vec::with_capacity(real_servers);
     let mut checks: Vec<Few<Option<Check>>> = Vec::with_capacity(real_servers);
+    let mut share = TimingShare::default();
     for (k, (_, vs, _, rs)) in real_servers_of(config).enumerate() {
-        let mut verdict = RealServerVerdict::from_config(vs, rs, now, &mut || spread.next());
+        let mut verdict =
+            RealServerVerdict::from_config(vs, rs, now, &mut || spread.next(), &mut share);
         if let Some(h) = find_health(resume, k, vs, rs) {
             verdict.resume(&h.checkers);
         }
@@ -898,7 +900,9 @@ mod tests {
             .virtual_servers
             .iter()
             .flat_map(|vs| vs.real_servers.iter().map(move |rs| (vs, rs)))
-            .map(|(vs, rs)| RealServerVerdict::from_config(vs, rs, now, &mut || 0))
+            .map(|(vs, rs)| {
+                RealServerVerdict::from_config(vs, rs, now, &mut || 0, &mut TimingShare::default())
+            })
             .collect();
         let (ours, theirs) = UnixStream::pair().expect("socketpair");
         let mut parent = ParentLink::new(Link::new(ours).expect("link"));

@@ -263,9 +263,14 @@ mod tests {
             bind: bind_address(dst.ip(), Some("127.0.0.1".parse().unwrap()), None),
             ..SocketOptions::default()
         };
-        let (stream, _) = tcp_connect_start(dst, &opts).unwrap();
+        let (stream, _) = tcp_connect_start(dst, &opts, TcpClose::Reset).unwrap();
         let (_accepted, peer) = listener.accept().unwrap();
         assert_eq!(stream.local_addr().unwrap(), peer);
+        // SO_LINGER 0: the close is a RST.
+        let linger = rustix::net::sockopt::socket_linger(&stream).unwrap();
+        assert_eq!(linger, Some(std::time::Duration::ZERO));
+        let (graceful, _) = tcp_connect_start(dst, &opts, TcpClose::Graceful).unwrap();
+        assert_eq!(rustix::net::sockopt::socket_linger(&graceful).unwrap(), None);
         let udp = udp_connect(dst, &SocketOptions::default()).unwrap();
         assert_eq!(udp.peer_addr().unwrap(), dst);
     }

@@ -98,6 +98,46 @@ int main(void) {
 CEOF
 musl-gcc -O2 -static -o "$OUT/rsd" "$OUT/rsd.c"
 
+# /resident PID PATH: which pages of PID's mappings of PATH are resident, per 64 KiB window (the
+# kernel's fault-around unit), from /proc/PID/pagemap: where the binary's resident pages are.
+cat >"$OUT/resident.c" <<'CEOF'
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    char path[64], line[512];
+    if (argc != 3) return 2;
+    snprintf(path, sizeof path, "/proc/%s/maps", argv[1]);
+    FILE *maps = fopen(path, "r");
+    snprintf(path, sizeof path, "/proc/%s/pagemap", argv[1]);
+    int pm = open(path, O_RDONLY);
+    if (!maps || pm < 0) return 1;
+    while (fgets(line, sizeof line, maps)) {
+        unsigned long start, end;
+        char perms[8], name[256] = "";
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %255s", &start, &end, perms, name) < 3) continue;
+        if (strcmp(name, argv[2]) != 0) continue;
+        printf("    %lx-%lx %s:", start, end, perms);
+        unsigned long window = 0, count = 0, total = 0;
+        for (unsigned long va = start; va < end; va += 4096) {
+            uint64_t e = 0;
+            if (pread(pm, &e, 8, (off_t)(va / 4096 * 8)) != 8) break;
+            if (!(e >> 63)) continue;
+            total++;
+            if (va / 65536 != window && count) { printf(" %lx:%lu", window * 65536, count); count = 0; }
+            window = va / 65536;
+            count++;
+        }
+        if (count) printf(" %lx:%lu", window * 65536, count);
+        printf(" (%lu KiB)\n", total * 4);
+    }
+    return 0;
+}
+CEOF
+musl-gcc -O2 -static -o "$OUT/resident" "$OUT/resident.c"
+
 # gen SIZE tcp|http: the configuration.
 gen() {
     awk -v n="$1" -v kind="$2" 'BEGIN {
@@ -121,7 +161,7 @@ gen() {
         }
     }'
 }
-files=("$OUT/rsd" "$OUT/keepalived-ref.tar")
+files=("$OUT/rsd" "$OUT/resident" "$OUT/keepalived-ref.tar")
 for n in $SIZES; do
     for kind in tcp http; do
         f=$OUT/bench-$n-$kind.conf

@@ -16,7 +16,7 @@ pub(super) async fn check(
     buf: &mut [u8; SCRATCH_LEN],
 ) -> ProbeResult {
     let socket = Async::new(crate::sys::check_socket::udp_connect(
-        target.addr,
+        target.addr(),
         &target.options(),
     )?)?;
     let (message, rx) = buf.split_at_mut(MAX_QUERY_LEN);

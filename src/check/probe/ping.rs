@@ -22,7 +22,7 @@ pub(super) async fn check(
     buf: &mut [u8; SCRATCH_LEN],
 ) -> ProbeResult {
     let exchange = std::pin::pin!(async {
-        let ip = target.addr.ip();
+        let ip = target.addr().ip();
         let socket = Async::new(IcmpSocket::open(ip, &target.options())?)?;
         let raw = socket.get_ref().is_raw();
         let (request, reply) = if ip.is_ipv4() {

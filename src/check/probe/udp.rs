@@ -17,7 +17,7 @@ pub(super) async fn check(
 ) -> ProbeResult {
     let exchange = std::pin::pin!(async {
         let socket = Async::new(crate::sys::check_socket::udp_connect(
-            target.addr,
+            target.addr(),
             &target.options(),
         )?)?;
         let filler = nonce.to_be_bytes();

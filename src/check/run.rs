@@ -60,6 +60,8 @@ pub struct Runner<'a> {
     spare: Vec<Box<Scratch>>,
     cap: usize,
     spread: Spread,
+    /// Prepared checkers whose first probe has not finished yet.
+    awaiting_first: usize,
 }
 
 impl<'a> Runner<'a> {
@@ -72,6 +74,7 @@ impl<'a> Runner<'a> {
         spread: Spread,
     ) -> Runner<'a> {
         let mut due = Vec::new();
+        let mut awaiting_first = 0;
         for (server, (checks, verdict)) in checks.iter().zip(&verdicts).enumerate() {
             for (checker, (check, c)) in checks.iter().zip(verdict.checkers()).enumerate() {
                 if let (Some(_), Some(at), Ok(server), Ok(checker)) = (
@@ -85,6 +88,7 @@ impl<'a> Runner<'a> {
                         server,
                         checker,
                     }));
+                    awaiting_first += usize::from(!c.has_run());
                 }
             }
         }
@@ -101,7 +105,14 @@ impl<'a> Runner<'a> {
             spare: Vec::new(),
             cap,
             spread,
+            awaiting_first,
         }
+    }
+
+    /// Every prepared checker has had its first result (a resumed one had it before). The
+    /// first round reports and logs in bulk: code the steady state does not run.
+    pub fn first_round_done(&self) -> bool {
+        self.awaiting_first == 0
     }
 
     pub fn verdicts(&self) -> &[RealServerVerdict] {
@@ -196,7 +207,11 @@ impl<'a> Runner<'a> {
         let Some(verdict) = self.verdicts.get_mut(s) else {
             return;
         };
+        let first = verdict.checkers().get(c).is_some_and(|v| !v.has_run());
         let changed = verdict.handle_result(now, c, result);
+        if first && verdict.checkers().get(c).is_some_and(|v| v.has_run()) {
+            self.awaiting_first = self.awaiting_first.saturating_sub(1);
+        }
         let addr = self
             .checks
             .get(s)
@@ -323,6 +338,43 @@ mod tests {
             .expect("reactor");
         assert_eq!(actions, [(0, Action::StillDown)]);
         assert!(!runner.verdicts()[0].alive());
+    }
+
+    #[test]
+    fn the_first_round_is_done_once_every_prepared_checker_has_a_result() {
+        let refused = refused_port();
+        // Server 1's checker was left out: it never runs and is not waited for.
+        let checks = [
+            Few::One(Some(tcp(refused))),
+            Few::One(None),
+            Few::One(Some(tcp(refused))),
+        ];
+        let now = reactor::refresh_now();
+        let t = Timing {
+            retry: 0,
+            delay_loop: Micros(10_000_000),
+            ..timing(false)
+        };
+        let verdicts = vec![
+            one_checker(t, now),
+            one_checker(t, now),
+            one_checker(t, now + Micros(60_000)),
+        ];
+        let mut runner = Runner::new(&checks, verdicts, 4, Spread::new(1));
+        assert!(!runner.first_round_done());
+        runner
+            .run_until(reactor::refresh_now() + Micros(30_000), &mut |_, _| {})
+            .expect("reactor");
+        assert!(!runner.first_round_done(), "server 2 is not due yet");
+        runner
+            .run_until(reactor::refresh_now() + Micros(80_000), &mut |_, _| {})
+            .expect("reactor");
+        assert!(runner.first_round_done());
+        // A resumed verdict has had its first result already.
+        let mut resumed = one_checker(t, now);
+        resumed.resume(&[true]);
+        let runner = Runner::new(&checks[..1], vec![resumed], 1, Spread::new(1));
+        assert!(runner.first_round_done());
     }
 
     #[test]

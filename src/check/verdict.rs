@@ -26,10 +26,10 @@
 
 use super::outcome::{ProbeResult, WeightEffect};
 use super::timing::Timing;
-use std::rc::Rc;
 use crate::config::compact::Few;
 use crate::config::model::{CheckKind, RealServer, VirtualServer};
 use crate::time::{Instant, Micros};
+use std::rc::Rc;
 
 /// Highest weight IPVS takes (IPVS_DEST_ATTR_WEIGHT is a signed 32-bit value).
 pub const MAX_WEIGHT: u32 = i32::MAX as u32;
@@ -136,6 +136,11 @@ impl CheckerVerdict {
 
     pub fn is_up(&self) -> bool {
         self.up
+    }
+
+    /// A first check has completed (or the state was resumed from a previous run).
+    pub fn has_run(&self) -> bool {
+        self.has_run
     }
 
     pub fn timing(&self) -> &Timing {

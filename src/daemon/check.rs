@@ -189,6 +189,7 @@ impl Round<'_> {
         // end of the turn, so that a restarted child resumes from the latest state.
         let mut changed: Vec<usize> = Vec::new();
         let places = Places::new(config);
+        let mut settled = false;
         send_health(self.parent, config, runner.verdicts());
         self.parent.beat(reactor::now());
         // Set-up ran code and stack the loop will not.
@@ -245,6 +246,12 @@ impl Round<'_> {
             if now >= next_tick {
                 notifier.reap(now);
                 next_tick = now + TICK;
+                if !settled && runner.first_round_done() {
+                    // The first results (every server reported, logged, maybe moved in IPVS)
+                    // ran code the steady state will not: let its pages go too.
+                    settled = true;
+                    crate::sys::process::release_start_up_pages();
+                }
             }
             self.parent.beat(now);
             // Tasks woken while the others ran must run before the loop sleeps.

@@ -33,6 +33,9 @@ const MAX_DELAY: Micros = Micros(60_000_000);
 const STOP_GRACE: Micros = Micros(10_000_000);
 /// How long a status request waits for the children's answers.
 const STATUS_WAIT: Micros = Micros(2_000_000);
+/// How long after the children start their start-up traffic to the watchdog (start reports,
+/// first elections and checks) is taken to be over: the pages it ran on are let go then.
+const SETTLE_TIME: Micros = Micros(10_000_000);
 
 const CONTROL_TOKEN: u64 = 100;
 
@@ -163,6 +166,9 @@ struct Watchdog {
     /// Set after parsing a config (start, reload): once every child runs, the parser's code
     /// pages are let go (`process::release_start_up_pages`).
     release_start_up_code: bool,
+    /// When to let go once more of code only the children's start needed: their start
+    /// reports (thousands of health records), first state changes and status.
+    release_settled_code_at: Option<Instant>,
 }
 
 /// Runs the watchdog until SIGTERM/SIGINT (or a fatal child error); the exit code.
@@ -207,6 +213,7 @@ pub fn run(config: Config, opts: Options, wd: WatchdogOptions, child_main: Child
         exit_code: 0,
         child_main,
         release_start_up_code: true,
+        release_settled_code_at: None,
     };
     if let Some(c) = &w.control {
         if let Err(e) = w.events.add(c.as_fd(), CONTROL_TOKEN, Interest::Readable) {
@@ -229,6 +236,10 @@ impl Watchdog {
             if self.release_start_up_code && self.children.iter().all(|c| c.pid.is_some()) {
                 // Parsing and forking are done: only the loop's code need stay mapped.
                 self.release_start_up_code = false;
+                process::release_start_up_pages();
+                self.release_settled_code_at = Some(now + SETTLE_TIME);
+            } else if self.release_settled_code_at.is_some_and(|at| now >= at) {
+                self.release_settled_code_at = None;
                 process::release_start_up_pages();
             }
             if self.stopping.is_some() && self.children.iter().all(|c| c.pid.is_none()) {

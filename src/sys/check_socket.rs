@@ -270,7 +270,10 @@ mod tests {
         let linger = rustix::net::sockopt::socket_linger(&stream).unwrap();
         assert_eq!(linger, Some(std::time::Duration::ZERO));
         let (graceful, _) = tcp_connect_start(dst, &opts, TcpClose::Graceful).unwrap();
-        assert_eq!(rustix::net::sockopt::socket_linger(&graceful).unwrap(), None);
+        assert_eq!(
+            rustix::net::sockopt::socket_linger(&graceful).unwrap(),
+            None
+        );
         let udp = udp_connect(dst, &SocketOptions::default()).unwrap();
         assert_eq!(udp.peer_addr().unwrap(), dst);
     }

@@ -768,7 +768,7 @@ fn real_server(addr: SocketAddr, checkers: Vec<Checker>) -> RealServer {
         inhibit_on_failure: None,
         uthreshold: None,
         lthreshold: None,
-        virtualhost: None,
+        virtualhost: Default::default(),
         notify_up: Default::default(),
         notify_down: Default::default(),
         smtp_alert: false,

@@ -606,7 +606,7 @@ mod tests {
             inhibit_on_failure: None,
             uthreshold: None,
             lthreshold: None,
-            virtualhost: None,
+            virtualhost: Default::default(),
             notify_up: Default::default(),
             notify_down: Default::default(),
             smtp_alert: false,

@@ -178,6 +178,13 @@ impl<T> std::ops::DerefMut for Few<T> {
 
 #[cfg(test)]
 mod tests {
+    /// Memory per real server and per instance: the sparse fields keep these records small.
+    #[test]
+    fn config_records_stay_small() {
+        assert!(std::mem::size_of::<crate::config::RealServer>() <= 104);
+        assert!(std::mem::size_of::<crate::config::VrrpInstance>() <= 440);
+    }
+
     use super::*;
 
     #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

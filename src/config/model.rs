@@ -673,6 +673,13 @@ impl SparseDefault for Option<Command> {
     }
 }
 
+impl SparseDefault for Option<String> {
+    fn default_ref() -> &'static Self {
+        static NONE: Option<String> = None;
+        &NONE
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SchedulerFlags {
     pub flag_1: bool,
@@ -736,7 +743,8 @@ pub struct RealServer {
     pub inhibit_on_failure: Option<bool>,
     pub uthreshold: Option<u32>,
     pub lthreshold: Option<u32>,
-    pub virtualhost: Option<String>,
+    /// Sparse (boxed when set), like the fields below: these are memory per real server.
+    pub virtualhost: Sparse<Option<String>>,
     /// Sparse (boxed when set): these are memory per real server.
     pub notify_up: Sparse<Option<Command>>,
     pub notify_down: Sparse<Option<Command>>,

@@ -21,7 +21,10 @@
 # Env: CARGO_TARGET_DIR (respected), SKIP_BUILD=1, WORK (IPVS VM dir, default
 # $CARGO_TARGET_DIR/ipvs-vm), WINDOW (s, default 40), WARMUP (s, default 15), IPVS_VM_MEM (MiB,
 # default 2048), IPVS_VM_SMP (vCPUs, default 2), IPVS_VM_TIMEOUT (s, default 1500), STRACE=1
-# (after each window, a 10 s `strace -c -f` of the measured process: a syscall profile).
+# (after each window, a 10 s `strace -c -f` of the measured process: a syscall profile),
+# FAULT_AROUND=4096 (a diagnosis, not a measurement: the guest kernel maps only the file pages
+# touched instead of 64 KiB around each, so /resident shows which pages of the binary each
+# process really runs and reads).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -172,7 +175,8 @@ for n in $SIZES; do
         files+=("$f")
     done
 done
-echo "sizes=\"$SIZES\" window=${WINDOW:-40} warmup=${WARMUP:-15} strace=${STRACE:-0}" >"$OUT/bench.env"
+echo "sizes=\"$SIZES\" window=${WINDOW:-40} warmup=${WARMUP:-15} strace=${STRACE:-0}" \
+    "fault_around=${FAULT_AROUND:-}" >"$OUT/bench.env"
 files+=("$OUT/bench.env")
 
 KEEPLITE_BIN=$KEEPLITE IPVS_VM_MEM=${IPVS_VM_MEM:-2048} IPVS_VM_SMP=${IPVS_VM_SMP:-2} \

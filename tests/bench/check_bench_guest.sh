@@ -12,6 +12,11 @@
 # guest may be too slow for a daemon to keep up with its delay_loop.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 . /bench.env
+if [ -n "${fault_around:-}" ]; then
+    grep -q " /sys/kernel/debug " /proc/mounts || mount -t debugfs none /sys/kernel/debug
+    echo "$fault_around" >/sys/kernel/debug/fault_around_bytes &&
+        echo "NOTE: fault_around_bytes $(cat /sys/kernel/debug/fault_around_bytes) (diagnosis run)"
+fi
 HZ=100
 chmod 755 /
 mkdir -p /run /var/run /etc

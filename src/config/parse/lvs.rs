@@ -866,7 +866,7 @@ fn real_server(cx: &mut Cx, s: &Statement, key: &ServiceKey) -> Option<RealServe
         inhibit_on_failure: None,
         uthreshold: None,
         lthreshold: None,
-        virtualhost: None,
+        virtualhost: Default::default(),
         notify_up: Default::default(),
         notify_down: Default::default(),
         smtp_alert: false,
@@ -890,7 +890,7 @@ fn real_server(cx: &mut Cx, s: &Statement, key: &ServiceKey) -> Option<RealServe
             "notify_up" => once_command(cx, item, &mut rs.notify_up),
             "notify_down" => once_command(cx, item, &mut rs.notify_down),
             "smtp_alert" => cx.set_flag(&mut rs.smtp_alert, item),
-            "virtualhost" => cx.set_opt(&mut rs.virtualhost, item, |t| Ok(t.to_string())),
+            "virtualhost" => cx.set_opt(&mut *rs.virtualhost, item, |t| Ok(t.to_string())),
             "alpha" => set_bool_opt(cx, item, &mut rs.timing.alpha),
             w if CHECKERS.contains(&w) => {
                 if let Some(c) = checker(cx, item) {

@@ -2,7 +2,7 @@
 # The guest's /test.sh for cross/order/profile.sh (IPVS VM): runs keeplite on /keepalived.conf
 # (examples/keepalived.conf) under valgrind's callgrind, which writes one profile per process
 # (watchdog parent, VRRP child, checker child): start, steady state, `keeplite status`, SIGTERM;
-# then a VRRP-only run with 100 instances.
+# then a VRRP-only run with 100 instances and a checker-only run with 200 real servers.
 # The profiles are printed on the console between PROFILE-BEGIN / PROFILE-END lines as the
 # names of the functions each process ran, which is all the order file needs.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -69,6 +69,35 @@ echo "NOTE: keeplite (100 instances) exited $RC; log tail:"
 tail -n 5 /tmp/keeplite100.log
 # A process that stopped gracefully dumped its steady state as cg.PID.1 at
 # end_of_steady_state (its shutdown went to cg.PID): only that part counts.
+# A checker-only run with many real servers (the checker benchmark's shape, smaller): code that
+# runs only with many checks in flight at once (more timer and task slots, more probe buffers,
+# growing queues) is steady-state code there too. Half TCP_CHECK, half HTTP_GET, against the
+# httpd on *:80 at 127.0.x.y.
+v=0
+while [ $v -lt 20 ]; do
+    printf 'virtual_server 10.2.0.%s 80 {\n delay_loop 2\n lb_algo rr\n lb_kind NAT\n' $((v + 1))
+    printf ' protocol TCP\n'
+    r=1
+    while [ $r -le 10 ]; do
+        printf ' real_server 127.0.%s.%s 80 {\n  weight 1\n' $((v + 1)) $r
+        if [ $((v % 2)) -eq 0 ]; then
+            printf '  TCP_CHECK {\n   connect_timeout 2\n  }\n }\n'
+        else
+            printf '  HTTP_GET {\n   url {\n    path /health\n    status_code 200\n   }\n'
+            printf '   connect_timeout 2\n  }\n }\n'
+        fi
+        r=$((r + 1))
+    done
+    printf '}\n'
+    v=$((v + 1))
+done >/check200.conf
+profiled -f /check200.conf -n -l -C -p /tmp/c200.pid >/tmp/keeplite200.log 2>&1
+sleep "$STEADY"
+echo "NOTE: 200 real servers: $(ipvsadm -Ln | grep -c -e '-> 127.0.') in IPVS"
+stop
+echo "NOTE: keeplite (200 real servers) exited $RC; log tail:"
+tail -n 5 /tmp/keeplite200.log
+
 for f in /tmp/cg.*; do
     case $f in *.*.*) ;; *) [ -e "$f.1" ] && continue ;; esac
     echo "PROFILE-BEGIN ${f#/tmp/cg.}"

@@ -102,10 +102,12 @@ CEOF
 musl-gcc -O2 -static -o "$OUT/rsd" "$OUT/rsd.c"
 
 # /resident PID PATH: which pages of PID's mappings of PATH are resident, per 64 KiB window (the
-# kernel's fault-around unit), from /proc/PID/pagemap: where the binary's resident pages are.
+# kernel's fault-around unit), from /proc/PID/pagemap: where the binary's resident pages are
+# (each page's address too with RESIDENT_PAGES set, as the guest does with FAULT_AROUND).
 cat >"$OUT/resident.c" <<'CEOF'
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -129,6 +131,7 @@ int main(int argc, char **argv) {
             if (pread(pm, &e, 8, (off_t)(va / 4096 * 8)) != 8) break;
             if (!(e >> 63)) continue;
             total++;
+            if (getenv("RESIDENT_PAGES")) printf(" [%lx]", va);
             if (va / 65536 != window && count) { printf(" %lx:%lu", window * 65536, count); count = 0; }
             window = va / 65536;
             count++;

@@ -119,7 +119,9 @@ memory() {
     awk '/^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "") ? "[anon]" : $6; range = $1 }
         /^Rss:/ && $2 > 0 { printf "    %6d kB %s %s\n", $2, range, name }' /proc/$1/smaps |
         sort -rn | head -n 6
-    case $2 in keeplite*) /resident "$1" /usr/sbin/keeplite ;; esac
+    case $2 in
+    keeplite*) RESIDENT_PAGES=${fault_around:+1} /resident "$1" /usr/sbin/keeplite ;;
+    esac
 }
 
 stop() {

@@ -61,12 +61,20 @@ while [ $k -le 100 ]; do
     printf ' advert_int 1\n virtual_ipaddress {\n  10.77.1.%s/32\n }\n}\n' $k
     k=$((k + 1))
 done >/vrrp100.conf
-profiled -f /vrrp100.conf -n -l -P -p /tmp/p100.pid >/tmp/keeplite100.log 2>&1
-sleep "$STEADY"
-echo "NOTE: 100 instances: VIPs $(ip -o addr show dev lan100 | grep -c 10.77.1.)"
-stop
-echo "NOTE: keeplite (100 instances) exited $RC; log tail:"
-tail -n 5 /tmp/keeplite100.log
+# steady_run WHAT LOG ARGS...: keeplite ARGS under callgrind for STEADY s, then stopped; the
+# NOTE lines say WHAT and the end of its log.
+steady_run() {
+    what=$1 log=$2
+    shift 2
+    profiled "$@" >"$log" 2>&1
+    sleep "$STEADY"
+    echo "NOTE: $what: $(eval "$CHECK")"
+    stop
+    echo "NOTE: keeplite ($what) exited $RC; log tail:"
+    tail -n 5 "$log"
+}
+CHECK="echo VIPs \$(ip -o addr show dev lan100 | grep -c 10.77.1.)"
+steady_run "100 instances" /tmp/keeplite100.log -f /vrrp100.conf -n -l -P -p /tmp/p100.pid
 # A process that stopped gracefully dumped its steady state as cg.PID.1 at
 # end_of_steady_state (its shutdown went to cg.PID): only that part counts.
 # A checker-only run with many real servers (the checker benchmark's shape, smaller): code that
@@ -91,12 +99,8 @@ while [ $v -lt 20 ]; do
     printf '}\n'
     v=$((v + 1))
 done >/check200.conf
-profiled -f /check200.conf -n -l -C -p /tmp/c200.pid >/tmp/keeplite200.log 2>&1
-sleep "$STEADY"
-echo "NOTE: 200 real servers: $(ipvsadm -Ln | grep -c -e '-> 127.0.') in IPVS"
-stop
-echo "NOTE: keeplite (200 real servers) exited $RC; log tail:"
-tail -n 5 /tmp/keeplite200.log
+CHECK="echo \$(ipvsadm -Ln | grep -c -e '-> 127.0.') in IPVS"
+steady_run "200 real servers" /tmp/keeplite200.log -f /check200.conf -n -l -C -p /tmp/c200.pid
 
 for f in /tmp/cg.*; do
     case $f in *.*.*) ;; *) [ -e "$f.1" ] && continue ;; esac

@@ -302,6 +302,15 @@ mod tests {
         }
     }
 
+    /// One failure is final; the next probe only in 10 s (never, in these tests).
+    fn no_retry_10s() -> Timing {
+        Timing {
+            retry: 0,
+            delay_loop: Micros(10_000_000),
+            ..timing(false)
+        }
+    }
+
     /// A port nobody listens on: each connect is refused at once.
     fn refused_port() -> SocketAddr {
         std::net::TcpListener::bind("127.0.0.1:0")
@@ -350,11 +359,7 @@ mod tests {
             Few::One(Some(tcp(refused))),
         ];
         let now = reactor::refresh_now();
-        let t = Timing {
-            retry: 0,
-            delay_loop: Micros(10_000_000),
-            ..timing(false)
-        };
+        let t = no_retry_10s();
         let verdicts = vec![
             one_checker(t, now),
             one_checker(t, now),
@@ -383,11 +388,7 @@ mod tests {
         let checks: Vec<Few<Option<Check>>> =
             (0..3).map(|_| Few::One(Some(tcp(refused)))).collect();
         let now = reactor::refresh_now();
-        let t = Timing {
-            retry: 0,
-            delay_loop: Micros(10_000_000),
-            ..timing(false)
-        };
+        let t = no_retry_10s();
         // Server 2 is due first, then 0, then 1.
         let verdicts = vec![
             one_checker(t, now + Micros(20_000)),

@@ -22,7 +22,9 @@
 # $CARGO_TARGET_DIR/ipvs-vm), WINDOW (s, default 40), WARMUP (s, default 15), IPVS_VM_MEM (MiB,
 # default 2048), IPVS_VM_SMP (vCPUs, default 2), IPVS_VM_TIMEOUT (s, default 1500), STRACE=1
 # (after each window, a 10 s `strace -c -f` of the measured process: a syscall profile),
-# FAULT_AROUND=4096 (a diagnosis, not a measurement: the guest kernel maps only the file pages
+# KEEPLITE_B=PATH (an A/B run: a second keeplite binary measured right after the first in every
+# phase of the same boot, as "keeplite-b": TCG's speed drifts between boots by more than the
+# difference between two builds), FAULT_AROUND=4096 (a diagnosis, not a measurement: the guest kernel maps only the file pages
 # touched instead of 64 KiB around each, so /resident shows which pages of the binary each
 # process really runs and reads).
 set -euo pipefail
@@ -113,6 +115,8 @@ cat >"$OUT/resident.c" <<'CEOF'
 #include <unistd.h>
 int main(int argc, char **argv) {
     char path[64], line[512];
+    const char *each = getenv("RESIDENT_PAGES");
+    int pages = each && *each;
     if (argc != 3) return 2;
     snprintf(path, sizeof path, "/proc/%s/maps", argv[1]);
     FILE *maps = fopen(path, "r");
@@ -131,7 +135,7 @@ int main(int argc, char **argv) {
             if (pread(pm, &e, 8, (off_t)(va / 4096 * 8)) != 8) break;
             if (!(e >> 63)) continue;
             total++;
-            if (getenv("RESIDENT_PAGES")) printf(" [%lx]", va);
+            if (pages) printf(" [%lx]", va);
             if (va / 65536 != window && count) { printf(" %lx:%lu", window * 65536, count); count = 0; }
             window = va / 65536;
             count++;
@@ -168,6 +172,10 @@ gen() {
     }'
 }
 files=("$OUT/rsd" "$OUT/resident" "$OUT/keepalived-ref.tar")
+if [ -n "${KEEPLITE_B:-}" ]; then
+    cp -L "$KEEPLITE_B" "$OUT/keeplite_b"
+    files+=("$OUT/keeplite_b")
+fi
 for n in $SIZES; do
     for kind in tcp http; do
         f=$OUT/bench-$n-$kind.conf
@@ -202,10 +210,14 @@ awk '$1 == "RESULT" {
         k = $2 " " $3
         if ($4 == "keeplite" && $5 == "checker") { kc[k] = $7; kr[k] = $11; kp[k] = $13 }
         if ($4 == "keepalived" && $5 == "checker") { ac[k] = $7; ar[k] = $11; ap[k] = $13 }
+        if ($4 == "keeplite-b" && $5 == "checker") { bc[k] = $7; br[k] = $11; bp[k] = $13 }
         keys[k] = 1
     }
     END {
         for (k in keys) if ((k in kc) && (k in ac) && ac[k] > 0 && kr[k] > 0)
             printf "%s: keeplite/keepalived-checker CPU %.3f, CPU per probe %.3f (target <= 0.333), RSS %.3f (target <= 0.2)\n",
                 k, kc[k] / ac[k], (kp[k] > 0 && ap[k] > 0) ? (kc[k] / kp[k]) / (ac[k] / ap[k]) : 0, kr[k] / ar[k]
+        for (k in keys) if ((k in bc) && (k in ac) && ac[k] > 0 && br[k] > 0)
+            printf "%s: keeplite-b/keepalived-checker CPU %.3f, CPU per probe %.3f, RSS %.3f\n",
+                k, bc[k] / ac[k], (bp[k] > 0 && ap[k] > 0) ? (bc[k] / bp[k]) / (ac[k] / ap[k]) : 0, br[k] / ar[k]
     }' "$OUT/console.txt"

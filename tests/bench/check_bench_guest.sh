@@ -136,46 +136,60 @@ stop() {
     ipvsadm -C
 }
 
+# child_within_10s PID: PID's child, waited for up to 10 s (empty if none came).
+child_within_10s() {
+    c=
+    i=0
+    while [ -z "$c" ] && [ $i -lt 100 ]; do
+        c=$(child "$1")
+        i=$((i + 1))
+        sleep 0.1
+    done
+    echo "$c"
+}
+
+# run_keeplite WHO: one keeplite phase of $size/$kind with /usr/sbin/keeplite, reported as WHO
+# ("keeplite", or "keeplite-b" for the second binary of an A/B run).
+run_keeplite() {
+    who=$1
+    echo "=== $size real servers, $kind, $who ($(up)s)"
+    # The watchdog parent forks the checker child (`keeplite: check`), as keepalived does.
+    keeplite -f "$conf" -n -l -C >/tmp/keeplite-$size-$kind.log 2>&1 &
+    K=$!
+    KC=$(child_within_10s $K)
+    echo "NOTE: $who watchdog $K, checker child ${KC:-none}: VmRSS $(rss $K) / $(rss $KC) KiB"
+    fill "$size" "$who"
+    sleep "$warmup"
+    measure "$size" "$kind" "$who" parent:$K checker:$KC
+    # Which of its threads the time went to (ticks since start).
+    for t in /proc/$KC/task/*; do
+        echo "NOTE: $who checker thread ${t##*/} $(cat $t/comm): $(sed 's/.*) //' $t/stat | awk '{ print "utime " $12 " stime " $13 }')"
+    done
+    memory $KC "$who checker"
+    memory $K "$who watchdog"
+    syscalls $KC
+    echo "NOTE: $who log: $(wc -l </tmp/keeplite-$size-$kind.log) lines; last:"
+    tail -n 3 /tmp/keeplite-$size-$kind.log | sed 's/^/    /'
+    stop $K
+}
+
 for size in $sizes; do
     for kind in tcp http; do
         conf=/bench-$size-$kind.conf
         [ -f "$conf" ] || continue
-        echo "=== $size real servers, $kind, keeplite ($(up)s)"
-        # The watchdog parent forks the checker child (`keeplite: check`), as keepalived does.
-        keeplite -f "$conf" -n -l -C >/tmp/keeplite-$size-$kind.log 2>&1 &
-        K=$!
-        KC=
-        i=0
-        while [ -z "$KC" ] && [ $i -lt 100 ]; do
-            KC=$(child $K)
-            i=$((i + 1))
-            sleep 0.1
-        done
-        echo "NOTE: keeplite watchdog $K, checker child ${KC:-none}: VmRSS $(rss $K) / $(rss $KC) KiB"
-        fill "$size" keeplite
-        sleep "$warmup"
-        measure "$size" "$kind" keeplite parent:$K checker:$KC
-        # Which of its threads the time went to (ticks since start).
-        for t in /proc/$KC/task/*; do
-            echo "NOTE: keeplite checker thread ${t##*/} $(cat $t/comm): $(sed 's/.*) //' $t/stat | awk '{ print "utime " $12 " stime " $13 }')"
-        done
-        memory $KC "keeplite checker"
-        memory $K "keeplite watchdog"
-        syscalls $KC
-        echo "NOTE: keeplite log: $(wc -l </tmp/keeplite-$size-$kind.log) lines; last:"
-        tail -n 3 /tmp/keeplite-$size-$kind.log | sed 's/^/    /'
-        stop $K
+        run_keeplite keeplite
+        if [ -f /keeplite_b ]; then
+            # A/B in one boot (KEEPLITE_B): the other binary, same config, right after.
+            cp /usr/sbin/keeplite /keeplite_a
+            cp /keeplite_b /usr/sbin/keeplite
+            run_keeplite keeplite-b
+            cp /keeplite_a /usr/sbin/keeplite
+        fi
 
         echo "=== $size real servers, $kind, keepalived ($(up)s)"
         keepalived -n -l -C -f "$conf" >/tmp/keepalived-$size-$kind.log 2>&1 &
         P=$!
-        C=
-        i=0
-        while [ -z "$C" ] && [ $i -lt 100 ]; do
-            C=$(child $P)
-            i=$((i + 1))
-            sleep 0.1
-        done
+        C=$(child_within_10s $P)
         echo "NOTE: keepalived parent $P, checker child ${C:-none}"
         fill "$size" keepalived
         sleep "$warmup"
